@@ -1,0 +1,21 @@
+"""MesoNet-4 (Afchar et al. 2018) frame detector.
+
+python -m fakedetect_jax.main --config=configs/meso4.py:dataset=synthetic_av,size=256 --workdir=runs/meso4
+Arguments: dataset (a builder in datasets/), data_config (its TFDS config), size (input pixels,
+a multiple of 32), model (meso4 | mesoinception4), steps.
+"""
+from fakedetect_jax import config_lib
+
+
+def get_config(arg=None):
+  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=256,
+                           model="meso4", steps=2000)
+  c = config_lib.base_config()
+  c.model.name = a.model
+  c.data.dataset = a.dataset
+  c.data.config = a.data_config
+  c.data.image_size = a.size
+  c.total_steps = a.steps
+  c.batch_size = 32
+  c.optimizer.learning_rate = 1e-3
+  return c

@@ -1,0 +1,1 @@
+"""fakedetect_jax: deepfake video detection from several signals, in JAX/Flax."""

@@ -1,0 +1,72 @@
+"""Shared pieces of the config files in configs/: the defaults every run starts from."""
+import hashlib
+import json
+
+import ml_collections
+from ml_collections import config_dict
+
+from fakedetect_jax.errors import ConfigError
+
+
+def parse_arg(arg, **defaults):
+  """'dataset=ffpp,size=128' -> ConfigDict with the defaults' keys, typed like the defaults."""
+  out = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    if "=" not in item:
+      raise ConfigError(f"config argument {item!r} is not key=value (known keys: {sorted(defaults)})")
+    key, value = item.split("=", 1)
+    if key not in defaults:
+      raise ConfigError(f"unknown config argument {key!r}; known: {sorted(defaults)}")
+    kind = type(defaults[key])
+    out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+  return out
+
+
+def base_config():
+  """Every field the train loop reads, with defaults; config files override what they need."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dict(name="meso4", dropout=0.5))
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = "synthetic_av"       # a TFDS builder in datasets/, or 'npz'
+  c.data.config = "small"               # the builder config (e.g. c23 for ffpp)
+  c.data.data_dir = config_dict.placeholder(str)   # TFDS data_dir; None = TFDS default
+  c.data.path = config_dict.placeholder(str)       # for dataset='npz'
+  c.data.cache_dir = config_dict.placeholder(str)  # decoded frames; None = <data_dir>/fakedetect_cache
+  c.data.image_size = 256
+  c.data.label_key = "label"
+  c.data.methods = ()                   # keep only these methods ('real' = real videos); () = all
+  c.data.train_split = "train"
+  c.data.val_split = "validation"
+  c.data.test_split = "test"
+  c.data.balance_classes = True         # sample real and fake frames equally often in training
+  c.data.prefetch = 2
+
+  c.batch_size = 32                     # global, over every device and host
+  c.grad_accum_steps = 1
+  c.total_steps = 1000
+  c.compute_dtype = "float32"           # or bfloat16 (parameters stay float32)
+  c.augment = ml_collections.ConfigDict(dict(flip=True, brightness=0.1))
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"             # adam | adamw | sgd
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "cosine"       # cosine | constant
+  c.optimizer.warmup_steps = 0
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.momentum = 0.9            # sgd only
+  c.optimizer.grad_clip_norm = 0.0      # 0 = off
+
+  c.log_every = 50
+  c.eval_every = 250                    # validation + best-checkpoint selection
+  c.checkpoint_every = 250              # a multiple of log_every: only checked steps are saved
+  c.eval = ml_collections.ConfigDict(dict(batch_size=64, video_strategy="mean", threshold=0.5,
+                                          select_metric="video_auc"))
+  return c
+
+
+def config_hash(config):
+  """A short stable hash of the resolved config, for provenance and resume checks."""
+  text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]

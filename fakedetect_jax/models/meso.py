@@ -1,0 +1,85 @@
+"""MesoNet (Afchar et al., 2018): small CNNs that look at mesoscopic image detail.
+
+Meso4 at 256x256x3 has 27,977 trainable parameters, like the authors' Keras model (batch-norm
+scale and offset count as trainable; running statistics do not).
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class _ConvBlock(nn.Module):
+  features: int
+  kernel: int
+  pool: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", dtype=self.dtype)(x)
+    x = nn.relu(x)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+                     dtype=self.dtype)(x)
+    return nn.max_pool(x, (self.pool, self.pool), strides=(self.pool, self.pool), padding="SAME")
+
+
+class _Inception(nn.Module):
+  """Four parallel branches: 1x1, 3x3, and 3x3 dilated by 2 and 3, concatenated."""
+  a: int
+  b: int
+  c: int
+  d: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    conv = lambda f, k, dil=1: nn.Conv(f, (k, k), kernel_dilation=dil, padding="SAME",
+                                       dtype=self.dtype)
+    x1 = nn.relu(conv(self.a, 1)(x))
+    x2 = nn.relu(conv(self.b, 3)(nn.relu(conv(self.b, 1)(x))))
+    x3 = nn.relu(conv(self.c, 3, 2)(nn.relu(conv(self.c, 1)(x))))
+    x4 = nn.relu(conv(self.d, 3, 3)(nn.relu(conv(self.d, 1)(x))))
+    return jnp.concatenate([x1, x2, x3, x4], axis=-1)
+
+
+class _Head(nn.Module):
+  dropout: float
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    x = x.reshape(x.shape[0], -1)
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = nn.leaky_relu(nn.Dense(16, dtype=self.dtype)(x), 0.1)
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0]
+
+
+class Meso4(nn.Module):
+  """Four conv blocks (8, 8, 16, 16 filters) and a 16-unit dense layer; one logit out."""
+  dropout: float = 0.5
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    x = x.astype(self.dtype)
+    for features, kernel, pool in ((8, 3, 2), (8, 5, 2), (16, 5, 2), (16, 5, 4)):
+      x = _ConvBlock(features, kernel, pool, self.dtype)(x, train)
+    return _Head(self.dropout, self.dtype)(x, train).astype(jnp.float32)
+
+
+class MesoInception4(nn.Module):
+  """Meso4 with its first two blocks replaced by inception modules."""
+  dropout: float = 0.5
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    x = x.astype(self.dtype)
+    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+                              dtype=self.dtype)
+    pool = lambda y, k: nn.max_pool(y, (k, k), strides=(k, k), padding="SAME")
+    x = pool(bn()(_Inception(1, 4, 4, 2, self.dtype)(x)), 2)
+    x = pool(bn()(_Inception(2, 4, 4, 2, self.dtype)(x)), 2)
+    x = _ConvBlock(16, 5, 2, self.dtype)(x, train)
+    x = _ConvBlock(16, 5, 4, self.dtype)(x, train)
+    return _Head(self.dropout, self.dtype)(x, train).astype(jnp.float32)

@@ -1,0 +1,188 @@
+"""The one training loop every frame model goes through: train, select on validation, test."""
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+
+from fakedetect_jax import config_lib, evaluate, input as input_lib, models
+from fakedetect_jax.errors import ConfigError, DivergedError
+from fakedetect_jax.train import state as state_lib
+from fakedetect_jax.train.checkpoints import Checkpoints
+from fakedetect_jax.train.logging import MetricWriter, Progress
+from fakedetect_jax.train.step import make_eval_step, make_train_step
+
+
+def _barrier(name):
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
+def check_config(config, n_devices):
+  c = config
+  if c.log_every <= 0 or c.checkpoint_every % c.log_every or c.eval_every % c.log_every:
+    raise ConfigError(f"checkpoint_every ({c.checkpoint_every}) and eval_every ({c.eval_every}) "
+                      f"must be multiples of log_every ({c.log_every}): only checked steps are saved")
+  if c.batch_size % (n_devices * c.grad_accum_steps):
+    raise ConfigError(f"batch_size {c.batch_size} must divide by devices ({n_devices}) x "
+                      f"grad_accum_steps ({c.grad_accum_steps})")
+  if c.eval.batch_size % n_devices:
+    raise ConfigError(f"eval.batch_size {c.eval.batch_size} must divide by devices ({n_devices})")
+  if c.compute_dtype not in ("float32", "bfloat16"):
+    raise ConfigError(f"compute_dtype {c.compute_dtype!r}: expected float32 or bfloat16")
+
+
+def prepare_workdir(config, workdir):
+  """Creates workdir, records the config and its hash; refuses a workdir of another config."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f"cannot write to workdir {workdir}: {e.strerror or e}") from None
+  digest = config_lib.config_hash(config)
+  hash_file = os.path.join(workdir, "config_hash")
+  if os.path.exists(hash_file):
+    with open(hash_file) as f:
+      old = f.read().strip()
+    if old != digest:
+      raise ConfigError(f"workdir {workdir} holds a run of another config (hash {old}, this one "
+                        f"{digest}); use a new --workdir or the same config to resume")
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    with open(hash_file, "w") as f:
+      f.write(digest + "\n")
+  return digest
+
+
+def predict(eval_step, state, source, batch_size, sharding):
+  """Fake probability for every frame of a source, in order."""
+  scores = []
+  for images, valid in input_lib.eval_batches(source, batch_size, sharding):
+    scores.append(np.asarray(jax.device_get(eval_step(state, images)))[:valid])
+  return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def evaluate_split(eval_step, state, source, config, sharding):
+  scores = predict(eval_step, state, source, config.eval.batch_size, sharding)
+  return evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
+                                  config.eval.video_strategy, config.eval.threshold)
+
+
+def _public(result):
+  return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def report(workdir, results, curves=None):
+  """Writes results.json, results.md and roc.png (host 0) and prints the table."""
+  table = evaluate.markdown_table(results)
+  if jax.process_index() == 0:
+    if curves:
+      evaluate.plot_roc(curves, os.path.join(workdir, "roc.png"))
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+      f.write(table + "\n")
+    tmp = os.path.join(workdir, "results.json.tmp")
+    with open(tmp, "w") as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+    os.replace(tmp, os.path.join(workdir, "results.json"))  # last: marks the run finished
+    print(table, flush=True)
+  return results
+
+
+def train_and_evaluate(config, workdir):
+  """Trains config.model on config.data, resuming from workdir; returns {split: metrics}."""
+  mesh = state_lib.make_mesh()
+  check_config(config, mesh.size)
+  prepare_workdir(config, workdir)
+  model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
+  model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **model_kwargs)
+  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  schedule = state_lib.make_schedule(config.optimizer, config.total_steps)
+  rep, data_sharding = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
+
+  ckpts = Checkpoints(workdir)
+  start = ckpts.latest_step() or 0
+  results_file = os.path.join(workdir, "results.json")
+  if start >= config.total_steps and os.path.exists(results_file):
+    with open(results_file) as f:
+      results = json.load(f)
+    if jax.process_index() == 0:
+      print(f"Run in {workdir} is finished (step {start}); stored results:", flush=True)
+      print(evaluate.markdown_table(results), flush=True)
+    return results
+
+  load = lambda split: input_lib.load_split(config.data, split, jax.process_index(),
+                                            lambda: _barrier("data_" + split))
+  train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
+                                  load(config.data.test_split))
+  state = jax.device_put(state_lib.create_state(model, tx, config.data.image_size, config.seed), rep)
+  if start:
+    state = ckpts.restore(ckpts.latest, state)
+    print(f"Resuming from step {start}.", file=sys.stderr, flush=True)
+  train_step = make_train_step(model, tx, config, mesh)
+  eval_step = make_eval_step(model, config, mesh)
+  order = input_lib.TrainOrder(train_src.labels, config.batch_size, config.seed,
+                               config.data.balance_classes)
+  rng = jax.device_put(jax.random.key(config.seed + 1), rep)
+  writer = MetricWriter(workdir, resume_step=start)
+  progress = Progress(start, config.total_steps)
+  sums, wait, last_log = None, 0.0, time.perf_counter()
+  batches = input_lib.train_batches(train_src, order, start, config.total_steps, data_sharding,
+                                    config.data.prefetch)
+  while True:
+    t = time.perf_counter()
+    item = next(batches, None)
+    wait += time.perf_counter() - t
+    if item is None:
+      break
+    step, batch = item
+    state, m = train_step(state, batch, rng)
+    sums = m if sums is None else jax.tree.map(jnp.add, sums, m)  # stays on device
+    step += 1
+    if step % config.log_every and step != config.total_steps:
+      continue
+    sums = jax.device_get(sums)
+    if sums["nonfinite"] > 0 or not np.isfinite(sums["loss_sum"]):
+      last = ckpts.latest_step()
+      ckpts.close()
+      raise DivergedError(f"loss became NaN or infinite between steps {step - config.log_every} "
+                          f"and {step}; stopped; last good checkpoint: "
+                          f"{'step ' + str(last) if last else 'none'} in {workdir}")
+    n_steps = config.log_every if step % config.log_every == 0 else step % config.log_every
+    elapsed = time.perf_counter() - last_log
+    logged = {"loss": sums["loss_sum"] / n_steps, "train_acc": sums["correct"] / sums["count"]}
+    rate = progress.update(step, config.batch_size, **logged)
+    logged.update(examples_per_s=rate, input_wait_frac=wait / max(elapsed, 1e-9),
+                  learning_rate=float(schedule(step)))
+    sums, wait = None, 0.0
+    if step % config.eval_every == 0 or step == config.total_steps:
+      val = evaluate_split(eval_step, state, val_src, config, data_sharding)
+      score = float(val[config.eval.select_metric])
+      logged.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
+      ckpts.maybe_save_best(state, score if np.isfinite(score) else -np.inf,
+                            config.eval.select_metric)
+    if step % config.checkpoint_every == 0 or step == config.total_steps:
+      ckpts.save_latest(state)
+    writer.write(step, logged)
+    last_log = time.perf_counter()
+  writer.close()
+
+  # Model selection used the validation split only; test is touched once, with the chosen state.
+  best = ckpts.best_info()
+  final = ckpts.restore(ckpts.best, state, best["step"]) if best else state
+  results, curves = {}, {}
+  for name, source in (("validation", val_src), ("test", test_src)):
+    r = evaluate_split(eval_step, final, source, config, data_sharding)
+    curves[name] = r["_roc"]
+    results[name] = _public(r)
+  ckpts.close()
+  _barrier("report")
+  return report(workdir, results, curves)
+

@@ -1,0 +1,41 @@
+"""fakedetect_jax: multi-signal deepfake video detection in JAX/Flax."""
+import setuptools
+
+# Pinned: these versions are known to install and run together (see constraints.txt and
+# ../shared/DEPENDENCIES.md for why each pin exists).
+INSTALL_REQUIRES = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "ml-collections==1.1.0",
+    "absl-py==2.5.1",
+    "tensorflow-cpu==2.19.1",
+    "tensorflow-datasets==4.9.10",
+    "tensorflow-metadata==1.17.3",
+    "protobuf==4.25.9",
+    "numpy==2.1.3",
+    "mediapipe==0.10.14",
+    "av==18.1.0",
+    "librosa==0.11.0",
+    "apache-beam==2.77.0",
+    "mlcroissant==1.1.1",
+    "importlib_resources==7.1.0",
+    "scikit-image==0.26.0",
+    "matplotlib==3.11.2",
+    "tqdm==4.70.1",
+]
+
+setuptools.setup(
+    name="fakedetect_jax",
+    version="0.1.0",
+    description="Deepfake video detection from several signals, in JAX/Flax.",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["fakedetect_jax", "fakedetect_jax.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "cuda": ["jax[cuda12]==0.10.2"],
+        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1"],
+    },
+)
