@@ -1,4 +1,5 @@
 """The one training loop every frame model goes through: train, select on validation, test."""
+import collections
 import json
 import os
 import sys
@@ -122,7 +123,10 @@ def train_and_evaluate(config, workdir):
                                             lambda: _barrier("data_" + split))
   train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
                                   load(config.data.test_split))
-  state = jax.device_put(state_lib.create_state(model, tx, config.data.image_size, config.seed), rep)
+  # Built inside jit so every host holds its part of replicated global arrays (device_put
+  # cannot target devices of other hosts).
+  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed),
+                  out_shardings=rep)()
   if start:
     state = ckpts.restore(ckpts.latest, state)
     print(f"Resuming from step {start}.", file=sys.stderr, flush=True)
@@ -130,10 +134,11 @@ def train_and_evaluate(config, workdir):
   eval_step = make_eval_step(model, config, mesh)
   order = input_lib.TrainOrder(train_src.labels, config.batch_size, config.seed,
                                config.data.balance_classes)
-  rng = jax.device_put(jax.random.key(config.seed + 1), rep)
+  rng = jax.jit(lambda: jax.random.key(config.seed + 1), out_shardings=rep)()
   writer = MetricWriter(workdir, resume_step=start)
   progress = Progress(start, config.total_steps)
   sums, wait, last_log = None, 0.0, time.perf_counter()
+  in_flight = collections.deque()
   batches = input_lib.train_batches(train_src, order, start, config.total_steps, data_sharding,
                                     config.data.prefetch)
   while True:
@@ -144,6 +149,11 @@ def train_and_evaluate(config, workdir):
       break
     step, batch = item
     state, m = train_step(state, batch, rng)
+    # Bound the steps in flight: the device stays busy with the queued one, host memory stays
+    # bounded, and CPU devices simulated on few cores cannot starve each other's collectives.
+    in_flight.append(m)
+    if len(in_flight) > 2:
+      jax.block_until_ready(in_flight.popleft())
     sums = m if sums is None else jax.tree.map(jnp.add, sums, m)  # stays on device
     step += 1
     if step % config.log_every and step != config.total_steps:

@@ -1,0 +1,40 @@
+"""Test setup: 8 simulated CPU devices (set before anything imports jax) and shared fixtures."""
+import os
+import subprocess
+import sys
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def frames_npz(tmp_path_factory):
+  """A small train/validation/test set of real and blended face crops (64 px)."""
+  import frames_fixture
+  return str(frames_fixture.write_npz(tmp_path_factory.mktemp("npz") / "faces.npz"))
+
+
+def run_main(workdir, *overrides, config="configs/meso4.py:size=64,steps=40", devices=8,
+             extra_env=None, check=True, timeout=600):
+  """Runs the main job in a fresh process (as a user would); returns CompletedProcess."""
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+             **(extra_env or {}))
+  cmd = [sys.executable, "-m", "fakedetect_jax.main", f"--config={config}",
+         f"--workdir={workdir}", *overrides]
+  proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"main failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+  return proc
+
+
+def npz_overrides(path, **extra):
+  """Command-line overrides that train on the npz fixture with frequent logging."""
+  args = {"data.dataset": "npz", "data.path": path, "log_every": 10, "eval_every": 20,
+          "checkpoint_every": 10, "batch_size": 16, "eval.batch_size": 16, **extra}
+  return [f"--config.{k}={v}" for k, v in args.items()]
