@@ -41,5 +41,28 @@ def main(argv):
     sys.exit(3 if isinstance(e, DivergedError) else 2)
 
 
+def _one_line(e):
+  # absl and ml_collections wrap errors raised while loading a config file, sometimes with the
+  # whole traceback as text; the innermost error, last line of that text, says what is wrong.
+  while isinstance(e, flags.Error) and (e.__cause__ or e.__context__) is not None:
+    e = e.__cause__ or e.__context__
+  text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+  if "Traceback" in text or "Failed loading config file" in text:
+    last = [l.strip() for l in text.splitlines() if l.strip()][-1]
+    text = last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else last
+  return " ".join(text.replace("\\n", " ").split())
+
+
+def parse_flags(argv):
+  """absl flag parsing, with config errors (a typo, a bad argument) as one line, not a trace."""
+  try:
+    rest = FLAGS(argv)
+    FLAGS.config.get("seed")  # a config file that failed to load raises only when first used
+    return rest
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OSError) as e:
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

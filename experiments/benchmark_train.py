@@ -1,0 +1,128 @@
+"""Training and inference speed of every registered model (or one), on this machine.
+
+python experiments/benchmark_train.py                      # every model at its default size
+python experiments/benchmark_train.py --model meso4 --batch 32 --size 256 --json out.json
+
+Prints examples/s, step time, compile time, the share of step time spent waiting for input
+(fed through the real input pipeline from a memory-resident frame source) and achieved FLOP/s
+as a fraction of a float32 matmul peak measured in the same run.
+"""
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fakedetect_jax import config_lib, input as input_lib, models
+from fakedetect_jax.input.sources import FrameSource
+from fakedetect_jax.train import state as state_lib
+from fakedetect_jax.train.step import make_eval_step, make_train_step
+
+DEFAULT_SIZE = {"meso4": 256, "mesoinception4": 256}
+
+
+def matmul_peak(n=2048, repeats=5):
+  """Float32 matmul FLOP/s of this machine through XLA (best of `repeats`)."""
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
+  return 2 * n ** 3 / best
+
+
+def _timed(fn):
+  t = time.perf_counter()
+  fn()
+  return time.perf_counter() - t
+
+
+def _flops(compiled):
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0)) if cost else 0.0
+
+
+def benchmark(name, batch, size, steps=10, dtype="float32"):
+  config = config_lib.base_config()
+  config.batch_size = batch
+  config.compute_dtype = dtype
+  mesh = state_lib.make_mesh()
+  model = models.get_model(name, dtype=jnp.dtype(dtype))
+  tx = state_lib.make_optimizer(config.optimizer, 1000)
+  rep, data = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
+  state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0), out_shardings=rep)()
+  rng = np.random.default_rng(0)
+  n = 4 * batch
+  source = FrameSource(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+                       rng.integers(0, 2, n).astype(np.int32), np.arange(n, dtype=np.int32),
+                       np.array(["real"] * n), np.arange(n).astype(str))
+  order = input_lib.TrainOrder(source.labels, batch, 0)
+  train_step = make_train_step(model, tx, config, mesh)
+  key = jax.random.key(0)
+  batches = input_lib.train_batches(source, order, 0, steps + 1, data)
+  _, first = next(batches)
+  t = time.perf_counter()
+  compiled = train_step.lower(state, first, key).compile()
+  compile_s = time.perf_counter() - t
+  state, m = compiled(state, first, key)
+  jax.block_until_ready(m)
+  wait, start = 0.0, time.perf_counter()
+  for _ in range(steps):
+    t = time.perf_counter()
+    _, b = next(batches)
+    wait += time.perf_counter() - t
+    state, m = compiled(state, b, key)
+    jax.block_until_ready(m)
+  train_s = (time.perf_counter() - start) / steps
+
+  eval_step = make_eval_step(model, config, mesh)
+  images = jax.device_put(source.images[:batch], data)
+  t = time.perf_counter()
+  eval_compiled = eval_step.lower(state, images).compile()
+  compile_s += time.perf_counter() - t
+  eval_compiled(state, images).block_until_ready()
+  infer_s = min(_timed(lambda: eval_compiled(state, images).block_until_ready())
+                for _ in range(steps))
+  return {"model": name, "batch": batch, "size": size,
+          "train_examples_per_s": batch / train_s, "infer_examples_per_s": batch / infer_s,
+          "train_step_s": train_s, "compile_s": compile_s, "input_wait_frac": wait / (train_s * steps),
+          "train_flops_per_s": _flops(compiled) / train_s,
+          "infer_flops_per_s": _flops(eval_compiled) / infer_s}
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--model", help="one registered model (default: all)")
+  p.add_argument("--batch", type=int, default=32)
+  p.add_argument("--size", type=int, help="input pixels (default: the model's own)")
+  p.add_argument("--steps", type=int, default=10)
+  p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+  p.add_argument("--json", help="write the figures of --model to this file")
+  args = p.parse_args()
+  names = [args.model] if args.model else models.names()
+  peak = matmul_peak()
+  print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}; float32 matmul peak "
+        f"{peak / 1e9:.1f} GFLOP/s")
+  print("| model | batch | size | train ex/s | infer ex/s | step s | compile s | input wait "
+        "| train FLOP/s (of peak) | infer FLOP/s (of peak) |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  results = []
+  for name in names:
+    r = benchmark(name, args.batch, args.size or DEFAULT_SIZE.get(name, 256), args.steps, args.dtype)
+    results.append(r)
+    print(f"| {name} | {r['batch']} | {r['size']} | {r['train_examples_per_s']:.1f} | "
+          f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "
+          f"{100 * r['input_wait_frac']:.1f}% | {r['train_flops_per_s'] / 1e9:.1f} G "
+          f"({100 * r['train_flops_per_s'] / peak:.0f}%) | {r['infer_flops_per_s'] / 1e9:.1f} G "
+          f"({100 * r['infer_flops_per_s'] / peak:.0f}%) |", flush=True)
+  if args.json:
+    r = results[0]
+    with open(args.json, "w") as f:
+      json.dump({k: r[k] for k in ("train_examples_per_s", "infer_examples_per_s", "compile_s")},
+                f, indent=2)
+
+
+if __name__ == "__main__":
+  main()
