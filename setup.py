@@ -36,6 +36,6 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "cuda": ["jax[cuda12]==0.10.2"],
-        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1"],
+        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1"],
     },
 )

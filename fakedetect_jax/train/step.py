@@ -4,7 +4,6 @@ One jit over a 'data' mesh: the batch is sharded across every device of every ho
 state is replicated, so XLA inserts the gradient all-reduce (and batch-norm statistics are over
 the global batch). This is what pmap-style training is in today's JAX.
 """
-import functools
 
 import jax
 import jax.numpy as jnp
