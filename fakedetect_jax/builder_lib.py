@@ -210,6 +210,10 @@ class ManualVideoBuilder(tfds.core.GeneratorBasedBuilder):
     def extra_features(self) -> dict:
         return {}
 
+    def source_dir(self, dl_manager):
+        """The folder the index reads: the user's download (synthetic data renders its own)."""
+        return dl_manager.manual_dir
+
     # -- TFDS hooks
     def _info(self):
         media = self.builder_config.media
@@ -236,7 +240,7 @@ class ManualVideoBuilder(tfds.core.GeneratorBasedBuilder):
         return super()._download_and_prepare(dl_manager, download_config)
 
     def _split_generators(self, dl_manager):
-        manual_dir = str(dl_manager.manual_dir)
+        manual_dir = str(self.source_dir(dl_manager))
         if "://" not in manual_dir:  # absolute: encoder processes and Beam workers get full paths
             manual_dir = os.path.abspath(manual_dir)
         items = self.index(epath.Path(manual_dir))

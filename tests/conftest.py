@@ -38,3 +38,15 @@ def npz_overrides(path, **extra):
   args = {"data.dataset": "npz", "data.path": path, "log_every": 10, "eval_every": 20,
           "checkpoint_every": 10, "batch_size": 16, "eval.batch_size": 16, **extra}
   return [f"--config.{k}={v}" for k, v in args.items()]
+
+
+@pytest.fixture(scope="session")
+def synthetic_tiny(tmp_path_factory):
+  """The embedded dataset's `tiny` config, built once with real TFDS: (builder, data_dir)."""
+  from fakedetect_jax.input import sources
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  sources.import_builder_module("synthetic_av")
+  import tensorflow_datasets as tfds
+  builder = tfds.builder("synthetic_av", config="tiny", data_dir=data_dir)
+  builder.download_and_prepare()
+  return builder, data_dir

@@ -1,6 +1,4 @@
 """The main job as a user runs it: bad input gives one clear line; a NaN stops training."""
-import json
-import os
 
 import pytest
 

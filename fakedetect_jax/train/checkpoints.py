@@ -39,9 +39,13 @@ class Checkpoints:
     self.latest.wait_until_finished()
 
   def maybe_save_best(self, state, score, metric):
-    """Saves state as best when score beats the best so far (first one wins ties)."""
+    """Saves state as best when score is at least the best so far.
+
+    score is a list compared in order (the selection metric, then tie-breakers); a full tie
+    goes to the later state, which has trained longer (e.g. settled batch-norm statistics).
+    """
     info = self.best_info()
-    if info is not None and not score > info["score"]:
+    if info is not None and list(score) < list(info["score"]):
       return False
     step = int(state.step)
     if step not in self.best.all_steps():  # a resumed run may re-reach a step it saved

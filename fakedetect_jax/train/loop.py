@@ -174,9 +174,10 @@ def train_and_evaluate(config, workdir):
     sums, wait = None, 0.0
     if step % config.eval_every == 0 or step == config.total_steps:
       val = evaluate_split(eval_step, state, val_src, config, data_sharding)
-      score = float(val[config.eval.select_metric])
       logged.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
-      ckpts.maybe_save_best(state, score if np.isfinite(score) else -np.inf,
+      # Ties on the selection metric (AUC saturates on easy data) go to balanced accuracy.
+      score = [float(val[k]) for k in (config.eval.select_metric, "balanced_acc")]
+      ckpts.maybe_save_best(state, [v if np.isfinite(v) else -1e9 for v in score],
                             config.eval.select_metric)
     if step % config.checkpoint_every == 0 or step == config.total_steps:
       ckpts.save_latest(state)
