@@ -22,6 +22,7 @@ import multiprocessing
 import os
 
 import tensorflow_datasets as tfds
+import tqdm
 from etils import epath
 
 from fakedetect_jax import builder_lib
@@ -67,6 +68,18 @@ class Builder(builder_lib.ManualVideoBuilder):
           name="tiny", identities=(2, 2, 2), copies=_ALL_ONCE, duration=1.0, size=128,
           media=MediaConfig(num_frames=4, face_size=64, mouth_size=32),
           description="48 videos of 1 s: a smoke test of the whole pipeline in seconds."),
+      # Consecutive frames (one run of clip_len at 25 fps) for the temporal and lip-sync
+      # branches: `even` sampling puts frames ~0.2 s apart, too far for flicker or lip motion.
+      SyntheticConfig(
+          name="tiny_clips", identities=(2, 2, 2), copies=_ALL_ONCE, duration=1.0, size=128,
+          media=MediaConfig(num_frames=8, sampling="clips", clip_len=8, face_size=64,
+                            mouth_size=32),
+          description="48 videos of 1 s; 8 consecutive frames of 64 px faces each."),
+      SyntheticConfig(
+          name="small_clips", identities=(14, 5, 5), copies=_ALL_ONCE, duration=1.6, size=144,
+          media=MediaConfig(num_frames=16, sampling="clips", clip_len=16, face_size=64,
+                            mouth_size=32),
+          description="192 videos of 1.6 s; 16 consecutive frames of 64 px faces each."),
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "small"
   DESCRIPTION = __doc__
@@ -86,7 +99,8 @@ class Builder(builder_lib.ManualVideoBuilder):
       args = [(str(path), self.builder_config, it.source_id, it.method, it.video_id)
               for path, it in jobs]
       with context.Pool(workers) as pool:
-        for _ in pool.imap_unordered(_render_one, args):
+        for _ in tqdm.tqdm(pool.imap_unordered(_render_one, args), total=len(args),
+                           desc="rendering videos", unit="video"):
           pass
     return root
 
