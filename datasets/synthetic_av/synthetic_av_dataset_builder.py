@@ -20,6 +20,7 @@ only (about 60/20/20). Everything is deterministic from the config's seed.
 import dataclasses
 import multiprocessing
 import os
+import site
 
 import tensorflow_datasets as tfds
 import tqdm
@@ -98,7 +99,10 @@ class Builder(builder_lib.ManualVideoBuilder):
       workers = min(len(jobs), self._workers or os.cpu_count() or 1)
       args = [(str(path), self.builder_config, it.source_id, it.method, it.video_id)
               for path, it in jobs]
-      with context.Pool(workers) as pool:
+      # Spawned workers import this module as `synthetic_av...`: give them the folder that
+      # `tfds build` (or the training code) put on the parent's sys.path.
+      datasets_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+      with context.Pool(workers, initializer=site.addsitedir, initargs=(datasets_dir,)) as pool:
         for _ in tqdm.tqdm(pool.imap_unordered(_render_one, args), total=len(args),
                            desc="rendering videos", unit="video"):
           pass
