@@ -77,25 +77,26 @@ def _params(workdir, step=None):
 
 
 def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, frames_npz):
+  # One device: resume is about state and data position (the mesh has its own tests).
   args = npz_overrides(frames_npz)
   straight = tmp_path / "straight"
-  run_main(straight, *args)
+  run_main(straight, *args, devices=1)
   # Kill -9 once a mid-run checkpoint exists, while the run is still going.
   killed = tmp_path / "killed"
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
   proc = subprocess.Popen([sys.executable, "-m", "fakedetect_jax.main",
                            "--config=configs/meso4.py:size=64,steps=40", f"--workdir={killed}",
                            *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   latest = killed / "checkpoints" / "latest"
   deadline = time.time() + 300
-  while time.time() < deadline and not any(p.name.isdigit() and int(p.name) >= 20
+  while time.time() < deadline and not any(p.name.isdigit() and int(p.name) >= 10
                                            for p in (latest.iterdir() if latest.exists() else [])):
     time.sleep(0.05)
   os.kill(proc.pid, signal.SIGKILL)
   proc.wait()
   assert not (killed / "results.json").exists()
-  resumed = run_main(killed, *args)
+  resumed = run_main(killed, *args, devices=1)
   assert "Resuming from step" in resumed.stderr
   a = json.loads((straight / "results.json").read_text())
   b = json.loads((killed / "results.json").read_text())
@@ -105,7 +106,7 @@ def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, frames_npz):
   for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
     np.testing.assert_array_equal(x, y)
   # A finished run re-invoked only re-reports.
-  again = run_main(killed, *args)
+  again = run_main(killed, *args, devices=1)
   assert "is finished" in again.stdout
   assert json.loads((killed / "results.json").read_text()) == a
 
