@@ -33,9 +33,10 @@ setuptools.setup(
     description="Deepfake video detection from several signals, in JAX/Flax.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["fakedetect_jax", "fakedetect_jax.*"]),
+    package_data={"fakedetect_jax.serve": ["page.html"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "cuda": ["jax[cuda12]==0.10.2"],
-        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1"],
+        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0"],
     },
 )

@@ -1,0 +1,211 @@
+"""A trained run's workdir as a detector: video file -> verdict, scores, heatmaps.
+
+The workdir is the trainer's output (config.json + checkpoints/best). What the trainer does not
+record is written beside it once, as detector.json: the decision threshold chosen on the
+validation split and the media settings the training crops were made with (a detector fed
+crops of another size or framing scores something it never saw).
+
+Threshold rule: the video scores of the validation split (config.eval.video_strategy over the
+frame scores) are swept; the threshold is the midpoint between neighbouring scores that gives the
+highest balanced accuracy (ties: the median of the tied candidates). Balanced accuracy, not
+accuracy, because validation sets are rarely balanced and a verdict must mean the same for a
+real and a fake clip. When the validation data is gone the config's eval.threshold is used and
+detector.json says so.
+"""
+import dataclasses
+import json
+import os
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from fakedetect_jax import evaluate, media, models
+from fakedetect_jax.errors import ConfigError
+from fakedetect_jax.evaluate.video import AGGREGATORS
+from fakedetect_jax.predict import gradcam
+
+DETECTOR_FILE = "detector.json"
+BRANCH = "frames"  # the one branch so far: a frame model on the face crops
+
+
+def choose_threshold(labels, scores):
+  """(threshold, balanced accuracy) maximising balanced accuracy; see the module docstring."""
+  labels, scores = np.asarray(labels) > 0, np.asarray(scores, np.float64)
+  if labels.all() or not labels.any():
+    raise ValueError("validation needs real and fake videos to choose a threshold")
+  u = np.unique(scores)
+  cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+  fake = scores[labels][None, :] >= cands[:, None]
+  real = scores[~labels][None, :] < cands[:, None]
+  bal = (fake.mean(1) + real.mean(1)) / 2
+  best = np.flatnonzero(bal >= bal.max() - 1e-12)
+  t = float(np.clip(cands[best[len(best) // 2]], 0.0, 1.0))
+  return t, float(bal.max())
+
+
+def _media_config(config):
+  """The MediaConfig that made the training crops: the TFDS builder config's, when there is one."""
+  if config.data.dataset == "npz":
+    return media.MediaConfig(face_size=config.data.image_size)
+  from fakedetect_jax.input import sources
+  builder = sources.get_builder(config.data.dataset, config.data.config, config.data.data_dir)
+  return builder.builder_config.media
+
+
+class Detector:
+  """Loads once, compiles on first use; `predict.clip.analyse(detector, path)` may be called
+  from several threads at once (the web server does)."""
+
+  def __init__(self, workdir, calibrate=True):
+    self.workdir = os.path.abspath(workdir)
+    cfg_file = os.path.join(self.workdir, "config.json")
+    best = os.path.join(self.workdir, "checkpoints", "best")
+    if os.path.exists(os.path.join(self.workdir, "fusion.json")):
+      raise ConfigError(f"{workdir}: a fused detector; predict reads single runs so far "
+                        "(pass one branch's training workdir)")
+    if not os.path.exists(cfg_file) or not os.path.isdir(best) or not any(
+        p.isdigit() for p in os.listdir(best)):
+      raise ConfigError(f"{workdir}: not a trained run (expected config.json and "
+                        "checkpoints/best/<step> from python -m fakedetect_jax.main)")
+    with open(cfg_file) as f:
+      self.config = ml_collections.ConfigDict(json.load(f))
+    c = self.config
+    if c.data.get("view", "frames") != "frames" or c.get("objective", "classify") != "classify":
+      raise ConfigError(f"{workdir}: predict runs frame-model runs so far; this run trains the "
+                        f"{c.data.get('view')!r} view with objective {c.get('objective')!r}")
+    self.model_name = c.model.name
+    self.image_size = int(c.data.image_size)
+    self.strategy = c.eval.video_strategy
+    self.model = models.get_model(self.model_name, dtype=jnp.dtype(c.compute_dtype),
+                                  **{k: v for k, v in c.model.items() if k != "name"})
+    self.variables = self._restore(best)
+    self._score = jax.jit(self._score_fn)
+    self._cam = None
+    self._cam_lock = threading.Lock()
+    self.info = self._load_or_calibrate(calibrate)
+    # Fields MediaConfig no longer has (a detector.json from an older version) are dropped.
+    known = {f.name for f in dataclasses.fields(media.MediaConfig)}
+    self.media = media.MediaConfig(**{k: v for k, v in self.info["media"].items() if k in known})
+    self.threshold = float(self.info["threshold"])
+    # The frame branch needs only the face crops: skip the face mesh (unless crops are aligned
+    # by it) and the audio, which cost more than the model.
+    self.encode_cfg = self.media.replace(landmarks=self.media.align_eyes, audio=False)
+
+  def _restore(self, best_dir):
+    import orbax.checkpoint as ocp
+    from fakedetect_jax.train import state as state_lib
+    c = self.config
+    tx = state_lib.make_optimizer(c.optimizer, c.total_steps)
+    # Shapes only (no init computation, no compilation), placed on one device: predict does
+    # not need the training mesh, and the checkpoint reshards into this on restore.
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=one),
+        jax.eval_shape(lambda: state_lib.create_state(self.model, tx, self.image_size, c.seed)))
+    with ocp.CheckpointManager(best_dir) as manager:
+      state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
+    self.step = int(state.step)
+    out = {"params": state.params}
+    if state.batch_stats:
+      out["batch_stats"] = state.batch_stats
+    return out
+
+  # ---- model -------------------------------------------------------------------------------
+  def _inputs(self, frames):
+    """uint8 crops [T,S,S,3] -> model input at the training size, as the trainer's frame cache
+    made it (antialiased resize, rounded to uint8), then [-1, 1]."""
+    x = frames.astype(jnp.float32)
+    if x.shape[1] != self.image_size:
+      x = jax.image.resize(x, (x.shape[0], self.image_size, self.image_size, 3), "linear",
+                           antialias=True)
+      x = jnp.clip(jnp.round(x), 0, 255)
+    return (x / 127.5 - 1.0).astype(jnp.dtype(self.config.compute_dtype))
+
+  def _score_fn(self, variables, frames):
+    logits = self.model.apply(variables, self._inputs(frames), train=False)
+    return jax.nn.sigmoid(logits.astype(jnp.float32))
+
+  def frame_scores(self, frames):
+    return np.asarray(self._score(self.variables, jnp.asarray(frames)))
+
+  def heatmaps(self, frames):
+    """Grad-CAM [T, image_size, image_size] in [0, 1] (transformers: attention rollout)."""
+    from fakedetect_jax import explain
+    if self.model_name in explain.TRANSFORMERS:
+      return np.asarray(explain.attention_rollout(self.model, self.variables,
+                                                  np.asarray(self._inputs(jnp.asarray(frames)))))
+    with self._cam_lock:
+      if self._cam is None:
+        x = self._inputs(jnp.asarray(frames))
+        layer = gradcam.choose_layer(self.model, self.variables, x)
+        run = gradcam.make_grad_cam(self.model, layer)
+        self._cam = jax.jit(lambda v, f: run(v, self._inputs(f))[0])
+    return np.asarray(self._cam(self.variables, jnp.asarray(frames)))
+
+  def warm_up(self):
+    """Compiles scoring and Grad-CAM for the one input shape predict uses, and runs the media
+    pipeline once on a generated clip (the face models load on first use), so a server's first
+    request costs what every other one does."""
+    import tempfile
+    from fakedetect_jax.predict import clip
+    s = self.media.face_size
+    zeros = np.zeros((self.media.num_frames, s, s, 3), np.uint8)
+    self.frame_scores(zeros)
+    self.heatmaps(zeros)
+    with tempfile.TemporaryDirectory(prefix="fakedetect-warmup-") as tmp:
+      path = os.path.join(tmp, "warmup.mp4")
+      media.write_video(path, np.full((8, 64, 64, 3), 128, np.uint8), fps=8)
+      clip.analyse(self, path, explain=True)
+
+  def video_score(self, frame_scores):
+    return float(AGGREGATORS[self.strategy](np.asarray(frame_scores, np.float64)))
+
+  # ---- detector.json -----------------------------------------------------------------------
+  def _load_or_calibrate(self, calibrate):
+    path = os.path.join(self.workdir, DETECTOR_FILE)
+    if os.path.exists(path):
+      with open(path) as f:
+        info = json.load(f)
+      if info.get("checkpoint_step") == self.step:
+        return info
+    info = {"model": self.model_name, "image_size": self.image_size,
+            "checkpoint_step": self.step, "video_strategy": self.strategy,
+            "branches": [BRANCH],
+            "media": dataclasses.asdict(_media_config(self.config))}
+    info.update(self._calibrate() if calibrate else self._fallback("calibration not run"))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+      json.dump(info, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return info
+
+  def _fallback(self, why):
+    return {"threshold": float(self.config.eval.threshold),
+            "threshold_rule": f"config eval.threshold ({why})"}
+
+  def _calibrate(self):
+    from fakedetect_jax.input import sources
+    from fakedetect_jax.errors import DataError
+    try:
+      src = sources.load_split(self.config.data, self.config.data.val_split)
+    except (DataError, OSError) as e:
+      return self._fallback(f"validation data unavailable: {e}")
+    t0 = time.perf_counter()
+    scores = np.concatenate([np.asarray(self._score(self.variables, jnp.asarray(
+        np.asarray(src.images[i:i + 64])))) for i in range(0, len(src), 64)])
+    videos, vscores = evaluate.video_scores(scores, src.video_index, self.strategy)
+    labels = np.array([src.labels[src.video_index == v][0] for v in videos])
+    try:
+      threshold, bal = choose_threshold(labels, vscores)
+    except ValueError as e:
+      return self._fallback(str(e))
+    return {"threshold": threshold,
+            "threshold_rule": "best balanced accuracy on validation video scores",
+            "validation": {"videos": int(len(videos)), "balanced_acc": bal,
+                           "eer": float(evaluate.eer(labels, vscores)),
+                           "auc": float(evaluate.auc(labels, vscores)),
+                           "seconds": round(time.perf_counter() - t0, 2)}}
