@@ -2,6 +2,7 @@
 
 python experiments/benchmark_train.py                      # every model at its default size
 python experiments/benchmark_train.py --model meso4 --batch 32 --size 256 --json out.json
+python experiments/benchmark_train.py --models xception,efficientnet_b4 --steps 5
 
 Prints examples/s, step time, compile time, the share of step time spent waiting for input
 (fed through the real input pipeline from a memory-resident frame source) and achieved FLOP/s
@@ -17,10 +18,41 @@ import numpy as np
 
 from fakedetect_jax import config_lib, input as input_lib, models
 from fakedetect_jax.input.sources import FrameSource
+from fakedetect_jax.input.views import VideoSource, example_input
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.step import make_eval_step, make_train_step
 
-DEFAULT_SIZE = {"meso4": 256, "mesoinception4": 256}
+# CNNs at 256 px and batch 8 as in PERFORMANCE.md's PyTorch table (the zoo's big models do not
+# fit batch 32 in a sensible benchmark time on 2 cores); ViTs at 224 (a 14x14 patch grid).
+DEFAULT_SIZE = {"meso4": 256, "mesoinception4": 256, "xception": 256, "resnext50_32x4d": 256,
+                "inception_resnet_v2": 256, "vit_s16": 224, "vit_b16": 224,
+                "cross_efficient_vit": 224, "conv_vit": 224,
+                **{f"efficientnet_b{i}": 256 for i in range(8)}, "efficientnet_b4_att": 256}
+DEFAULT_BATCH = {"meso4": 32, "mesoinception4": 32}  # everything else: 8
+# Video-level branches (input/views.py): face size; each example is a clip of CLIP_LEN frames
+# (and its mouth crops and log-mel windows), so examples/s counts clips.
+DEFAULT_SIZE.update({"resnext_lstm": 112, "resnext_lstm_small": 64, "temporal_transformer": 64,
+                     "conv3d": 64, "lipsync": 64, "audio_cnn": 64})
+CLIP_LEN, MOUTH, MEL_WINDOW = 16, 64, 20
+
+
+def _source(name, n, size, rng):
+  """A memory-resident source of n random examples in the model's view."""
+  view = models.input_view(name)
+  labels = rng.integers(0, 2, n).astype(np.int32)
+  meta = (np.arange(n, dtype=np.int32), np.array(["real"] * n), np.arange(n).astype(str))
+  if view == "frames":
+    return FrameSource(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), labels, *meta)
+  t = CLIP_LEN
+  inputs = {"frames": rng.integers(0, 256, (n, t, size, size, 3), dtype=np.uint8),
+            "mouth": rng.integers(0, 256, (n, t, MOUTH, MOUTH), dtype=np.uint8),
+            "audio": rng.normal(size=(n, t, MEL_WINDOW, 80)).astype(np.float32),
+            "audio_valid": np.ones((n, t, MEL_WINDOW), np.uint8),
+            "has_audio": np.ones((n,), np.uint8), "face_found": np.ones((n, t), np.uint8),
+            "eye_aspect_ratio": np.full((n, t), 0.3, np.float32)}
+  keep = {"clips": ("frames", "face_found"), "audio": ("audio", "audio_valid", "has_audio"),
+          "av": tuple(inputs)}[view]
+  return VideoSource({k: inputs[k] for k in keep}, labels, *meta)
 
 
 def matmul_peak(n=2048, repeats=5):
@@ -52,12 +84,12 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   model = models.get_model(name, dtype=jnp.dtype(dtype))
   tx = state_lib.make_optimizer(config.optimizer, 1000)
   rep, data = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
-  state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0), out_shardings=rep)()
   rng = np.random.default_rng(0)
   n = 4 * batch
-  source = FrameSource(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
-                       rng.integers(0, 2, n).astype(np.int32), np.arange(n, dtype=np.int32),
-                       np.array(["real"] * n), np.arange(n).astype(str))
+  source = _source(name, n, size, rng)
+  example = example_input(source) if isinstance(source, VideoSource) else None
+  state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0, example),
+                  out_shardings=rep)()
   order = input_lib.TrainOrder(source.labels, batch, 0)
   train_step = make_train_step(model, tx, config, mesh)
   key = jax.random.key(0)
@@ -78,7 +110,7 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   train_s = (time.perf_counter() - start) / steps
 
   eval_step = make_eval_step(model, config, mesh)
-  images = jax.device_put(source.images[:batch], data)
+  images = jax.device_put(input_lib.pipeline.read_inputs(source, np.arange(batch)), data)
   t = time.perf_counter()
   eval_compiled = eval_step.lower(state, images).compile()
   compile_s += time.perf_counter() - t
@@ -95,13 +127,17 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--model", help="one registered model (default: all)")
-  p.add_argument("--batch", type=int, default=32)
+  p.add_argument("--models", help="comma-separated registered models (default: all)")
+  p.add_argument("--batch", type=int, help="global batch (default: 32 for MesoNets, else 8)")
   p.add_argument("--size", type=int, help="input pixels (default: the model's own)")
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   p.add_argument("--json", help="write the figures of --model to this file")
   args = p.parse_args()
-  names = [args.model] if args.model else models.names()
+  names = [args.model] if args.model else args.models.split(",") if args.models else models.names()
+  unknown = sorted(set(names) - set(models.names()))
+  if unknown:
+    p.error(f"unknown models {unknown}; registered: {', '.join(models.names())}")
   peak = matmul_peak()
   print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}; float32 matmul peak "
         f"{peak / 1e9:.1f} GFLOP/s")
@@ -110,7 +146,8 @@ def main():
   print("|---|---|---|---|---|---|---|---|---|---|")
   results = []
   for name in names:
-    r = benchmark(name, args.batch, args.size or DEFAULT_SIZE.get(name, 256), args.steps, args.dtype)
+    r = benchmark(name, args.batch or DEFAULT_BATCH.get(name, 8),
+                  args.size or DEFAULT_SIZE.get(name, 256), args.steps, args.dtype)
     results.append(r)
     print(f"| {name} | {r['batch']} | {r['size']} | {r['train_examples_per_s']:.1f} | "
           f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "

@@ -42,6 +42,12 @@ def base_config():
   c.data.test_split = "test"
   c.data.balance_classes = True         # sample real and fake frames equally often in training
   c.data.prefetch = 2
+  c.data.view = "frames"                # frames | clips | av | audio (see input/views.py)
+  c.data.clip_len = 8                   # frames per row of the clips / av views
+  c.data.train_methods = ()             # train split only: keep these methods; () = all
+
+  c.objective = "classify"              # classify | sync (lip-sync pre-training)
+  c.init_from = config_dict.placeholder(str)  # workdir whose best checkpoint starts training
 
   c.batch_size = 32                     # global, over every device and host
   c.grad_accum_steps = 1

@@ -62,7 +62,8 @@ def test_unknown_model_names_the_registered_ones():
     models.get_model("mesonet9")
 
 
-@pytest.mark.parametrize("name", models.names())
+# The zoo's big models train as reduced-width variants in tests/test_zoo_models.py.
+@pytest.mark.parametrize("name", ["meso4", "mesoinception4"])
 def test_each_model_overfits_a_tiny_batch(name):
   rng = np.random.default_rng(0)
   images = np.concatenate([frames_fixture.face_frames(8, 64, fake, rng) for fake in (0, 1)])

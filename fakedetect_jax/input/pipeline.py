@@ -61,13 +61,24 @@ def read_rows(images, rows):
   return out
 
 
+def read_inputs(source, rows):
+  """The model inputs of `rows`: an image array (frame sources) or a dict (video views)."""
+  if hasattr(source, "inputs"):
+    return {k: read_rows(v, rows) for k, v in source.inputs.items()}
+  return read_rows(source.images, rows)
+
+
 def train_batches(source, order, start_step, end_step, sharding, prefetch=2):
-  """Yields (step, {'images', 'labels'}) as global jax Arrays, read ahead on a thread."""
+  """Yields (step, {'images' | 'inputs', 'labels'}) as global jax Arrays, read ahead on a thread.
+
+  Frame sources give 'images' [B,H,W,3]; video views give 'inputs', a dict of [B, ...] arrays.
+  """
   pid, nproc = jax.process_index(), jax.process_count()
 
   def make(step):
     rows = host_rows(order.batch(step), pid, nproc)
-    batch = {"images": read_rows(source.images, rows), "labels": source.labels[rows]}
+    key = "inputs" if hasattr(source, "inputs") else "images"
+    batch = {key: read_inputs(source, rows), "labels": source.labels[rows]}
     return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), batch)
 
   yield from _prefetched((s, make(s)) for s in range(start_step, end_step)) if prefetch else (
@@ -82,8 +93,8 @@ def eval_batches(source, batch_size, sharding):
     rows = np.arange(start, start + batch_size)
     valid = int(np.sum(rows < n))
     rows = host_rows(np.minimum(rows, n - 1), pid, nproc)
-    images = read_rows(source.images, rows)
-    yield jax.make_array_from_process_local_data(sharding, images), valid
+    yield jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a),
+                       read_inputs(source, rows)), valid
 
 
 def _prefetched(iterator, size=2):

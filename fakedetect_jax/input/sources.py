@@ -55,7 +55,15 @@ class _IndexedImages:
 
 def load_split(data_config, split, process_index=0, barrier=lambda: None):
   """The FrameSource of one split, filtered to data_config.methods when given."""
-  if data_config.dataset == "npz":
+  view = data_config.get("view", "frames")
+  if view != "frames":
+    # Video-level views (temporal, lip-sync, audio branches): one row per video or clip.
+    from fakedetect_jax.input import views
+    if data_config.dataset == "npz":
+      raise DataError(f"data.view {view!r} needs a TFDS video dataset, not 'npz'")
+    source = views.load_view(_prepared(data_config, process_index, barrier), split, data_config,
+                             process_index, barrier)
+  elif data_config.dataset == "npz":
     source = _load_npz(data_config.path, split, data_config.image_size)
   else:
     source = _load_tfds(data_config, split, process_index, barrier)
@@ -107,7 +115,8 @@ def get_builder(name, config, data_dir):
     raise DataError(f"dataset {name!r} has no config {config!r}: {e}") from None
 
 
-def _load_tfds(data_config, split, process_index, barrier):
+def _prepared(data_config, process_index, barrier):
+  """The TFDS builder of data_config, prepared (embedded datasets are built on first use)."""
   builder = get_builder(data_config.dataset, data_config.config, data_config.data_dir)
   if not builder.is_prepared():
     if data_config.dataset not in EMBEDDED:
@@ -120,11 +129,18 @@ def _load_tfds(data_config, split, process_index, barrier):
             f"in {builder.data_dir} (once)...", flush=True)
       builder.download_and_prepare()
     barrier()
+  return builder
+
+
+def _load_tfds(data_config, split, process_index, barrier):
+  builder = _prepared(data_config, process_index, barrier)
   if split not in builder.info.splits:
     raise DataError(f"dataset {builder.info.full_name} has no split {split!r}; "
                     f"splits: {sorted(builder.info.splits)}")
   cache_root = data_config.cache_dir or os.path.join(builder.data_dir_root, "fakedetect_cache")
-  prefix = os.path.join(cache_root, builder.info.full_name, f"{split}_{data_config.image_size}px")
+  # Labels are cached too: the label key is part of the name (quickstart uses video_label).
+  name = f"{split}_{data_config.image_size}px_{data_config.label_key}"
+  prefix = os.path.join(cache_root, builder.info.full_name, name)
   if process_index == 0 and not os.path.exists(prefix + ".meta.npz"):
     _write_cache(builder, split, data_config, prefix)
   barrier()

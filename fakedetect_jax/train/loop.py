@@ -123,13 +123,28 @@ def train_and_evaluate(config, workdir):
                                             lambda: _barrier("data_" + split))
   train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
                                   load(config.data.test_split))
+  if config.data.get("train_methods"):
+    # e.g. sync pre-training on videos whose lips follow their audio only.
+    train_src = train_src.select(np.isin(train_src.methods, list(config.data.train_methods)))
+  example = (None if not hasattr(train_src, "inputs") else
+             input_lib.views.example_input(train_src))
   # Built inside jit so every host holds its part of replicated global arrays (device_put
   # cannot target devices of other hosts).
-  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed),
-                  out_shardings=rep)()
+  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
+                                                 example), out_shardings=rep)()
   if start:
     state = ckpts.restore(ckpts.latest, state)
     print(f"Resuming from step {start}.", file=sys.stderr, flush=True)
+  elif config.get("init_from"):
+    # Fine-tuning (e.g. the lip-sync classifier from its sync pre-training): weights from the
+    # other run's best checkpoint, a fresh step count and optimizer.
+    other = Checkpoints(config.init_from)
+    src = other.best if other.best.latest_step() is not None else other.latest
+    loaded = other.restore(src, state)
+    other.close()
+    state = jax.jit(lambda s: state_lib.TrainState(
+        step=jnp.zeros_like(s.step), params=s.params, batch_stats=s.batch_stats,
+        opt_state=tx.init(s.params)), out_shardings=rep)(loaded)
   train_step = make_train_step(model, tx, config, mesh)
   eval_step = make_eval_step(model, config, mesh)
   order = input_lib.TrainOrder(train_src.labels, config.batch_size, config.seed,

@@ -62,10 +62,14 @@ def make_optimizer(opt, total_steps):
   return tx
 
 
-def create_state(model, tx, image_size, seed):
-  """Initial state; the same on every host because it comes from the same seed."""
-  variables = model.init(jax.random.key(seed), jnp.zeros((1, image_size, image_size, 3)),
-                         train=False)
+def create_state(model, tx, image_size, seed, example=None):
+  """Initial state; the same on every host because it comes from the same seed.
+
+  `example`: one row of model inputs for video views (a dict); frame models get an image.
+  """
+  x = jnp.zeros((1, image_size, image_size, 3)) if example is None else jax.tree.map(
+      lambda a: jnp.zeros(a.shape, jnp.float32), example)
+  variables = model.init(jax.random.key(seed), x, train=False)
   params = variables["params"]
   return TrainState(step=jnp.array(0, jnp.int32), params=params,
                     batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params))

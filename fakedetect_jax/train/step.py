@@ -17,15 +17,42 @@ def preprocess(images, dtype=jnp.float32):
   return (images.astype(jnp.float32) / 127.5 - 1.0).astype(dtype)
 
 
+def prepare_inputs(x, dtype=jnp.float32):
+  """Model inputs from a batch: an image array (frame view) or a dict (video views).
+
+  Pixels (uint8 frames, mouth crops) go to [-1, 1]; audio to dtype; masks and per-frame
+  scalars stay float32 (they gate or feed small heads).
+  """
+  if not isinstance(x, dict):
+    return preprocess(x, dtype)
+  return {k: preprocess(v, dtype) if v.dtype == jnp.uint8 else
+          v.astype(dtype) if k == "audio" else v.astype(jnp.float32) for k, v in x.items()}
+
+
 def _augment(images, rng, aug):
+  if isinstance(images, dict):
+    # The same flip / brightness for every frame of a clip (a per-frame change would be
+    # exactly the flicker the temporal branch must learn to see).
+    out = dict(images)
+    for i, k in enumerate(k for k in ("frames", "mouth") if k in images):
+      out[k] = _augment(images[k], jax.random.fold_in(rng, 10 + i) if k == "mouth" else rng,
+                        aug)
+    return out
+  shape = (images.shape[0],) + (1,) * (images.ndim - 1)
   if aug.flip:
-    flip = jax.random.bernoulli(jax.random.fold_in(rng, 0), 0.5, (images.shape[0], 1, 1, 1))
-    images = jnp.where(flip, images[:, :, ::-1], images)
+    flip = jax.random.bernoulli(jax.random.fold_in(rng, 0), 0.5, shape)
+    axis = images.ndim - 2 if images.shape[-1] == 3 else images.ndim - 1
+    images = jnp.where(flip, jnp.flip(images, axis), images)
   if aug.brightness:
-    delta = jax.random.uniform(jax.random.fold_in(rng, 1), (images.shape[0], 1, 1, 1),
+    delta = jax.random.uniform(jax.random.fold_in(rng, 1), shape,
                                minval=-aug.brightness, maxval=aug.brightness)
     images = jnp.clip(images + 2 * delta, -1.0, 1.0)
   return images
+
+
+def sync_target(logits):
+  """Index of offset 0 among a sync model's candidate offsets (the centre of an odd count)."""
+  return logits.shape[-1] // 2
 
 
 def make_train_step(model, tx, config, mesh):
@@ -36,30 +63,45 @@ def make_train_step(model, tx, config, mesh):
   """
   accum = config.grad_accum_steps
   dtype = jnp.dtype(config.compute_dtype)
+  objective = config.get("objective", "classify")
 
   def loss_fn(params, batch_stats, images, labels, rng):
-    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, images,
-                                  train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
-    losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32))
-    return losses.mean(), (updates["batch_stats"], logits)
+    variables = {"params": params, "batch_stats": batch_stats}
+    if objective == "sync":
+      # SyncNet-style: which of the candidate audio offsets matches the lips (offset 0 is
+      # the truth on in-sync videos; the shifted ones are the negatives).
+      logits, updates = model.apply(variables, images, train=True, rngs={"dropout": rng},
+                                    mutable=["batch_stats"], method="sync_logits")
+      target = jnp.full(logits.shape[:1], sync_target(logits))
+      losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), target)
+      correct = jnp.sum(jnp.argmax(logits, -1) == target)
+    else:
+      logits, updates = model.apply(variables, images, train=True, rngs={"dropout": rng},
+                                    mutable=["batch_stats"])
+      losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32))
+      correct = jnp.sum((logits > 0) == (labels > 0))
+    return losses.mean(), (updates.get("batch_stats", batch_stats), correct)
 
   def train_step(state, batch, rng):
     rng = jax.random.fold_in(rng, state.step)
-    images = _augment(preprocess(batch["images"]), jax.random.fold_in(rng, 1), config.augment)
-    images, labels = images.astype(dtype), batch["labels"]
+    images = _augment(prepare_inputs(batch["inputs"] if "inputs" in batch else batch["images"]),
+                      jax.random.fold_in(rng, 1), config.augment)
+    images = jax.tree.map(lambda a: a.astype(dtype) if a.dtype == jnp.float32 and a.ndim >= 4
+                          else a, images)
+    labels = batch["labels"]
     # Micro-batch i is rows i, i+accum, ...: every device's shard holds some of each, so each
     # micro-batch is data-parallel too, and the split does not depend on the device count.
-    micro = lambda x, i: x.reshape((-1, accum) + x.shape[1:])[:, i]
+    micro = lambda x, i: jax.tree.map(lambda a: a.reshape((-1, accum) + a.shape[1:])[:, i], x)
     # Micro-batches as straight-line code, not lax.scan: XLA:CPU runs a conv net's backward
     # pass several times slower inside a while-loop body.
     grads, batch_stats, losses, correct = None, state.batch_stats, [], []
     for i in range(accum):
-      (loss, (batch_stats, logits)), g = jax.value_and_grad(loss_fn, has_aux=True)(
+      (loss, (batch_stats, n_correct)), g = jax.value_and_grad(loss_fn, has_aux=True)(
           state.params, batch_stats, micro(images, i), micro(labels, i),
           jax.random.fold_in(rng, 2 + i))
       grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
       losses.append(loss)
-      correct.append(jnp.sum((logits > 0) == (micro(labels, i) > 0)))
+      correct.append(n_correct)
     grads = jax.tree.map(lambda g: g / accum, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -79,10 +121,16 @@ def make_train_step(model, tx, config, mesh):
 def make_eval_step(model, config, mesh):
   """Returns jitted eval_step(state, images) -> fake probabilities, replicated on every host."""
   dtype = jnp.dtype(config.compute_dtype)
+  objective = config.get("objective", "classify")
 
   def eval_step(state, images):
-    logits = model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                         preprocess(images, dtype), train=False)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    if objective == "sync":
+      # Score = probability that the true offset is not 0 (out of sync = suspicious).
+      logits = model.apply(variables, prepare_inputs(images, dtype), train=False,
+                           method="sync_logits").astype(jnp.float32)
+      return 1.0 - jax.nn.softmax(logits, -1)[:, sync_target(logits)]
+    logits = model.apply(variables, prepare_inputs(images, dtype), train=False)
     return jax.nn.sigmoid(logits.astype(jnp.float32))
 
   return jax.jit(eval_step, in_shardings=(replicated(mesh), batch_sharding(mesh)),

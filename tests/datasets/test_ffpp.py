@@ -8,11 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 
 import pytest
 
-from fakedetect_jax import builder_lib
+from fakedetect_jax import builder_lib, config_lib
 from fakedetect_jax.input import sources
 from fakedetect_jax.testing import contract, replicas
 
@@ -94,8 +93,9 @@ def test_tfds_build_command_then_both_loaders(replica, tmp_path, monkeypatch):
 
     # The training code: datasets/ on sys.path, tfds.builder(name, config=..., data_dir=...).
     monkeypatch.setenv(builder_lib.MEDIA_ENV, contract.TINY_MEDIA)
-    cfg = types.SimpleNamespace(dataset="ffpp", config="dfd_c23", data_dir=str(data_dir), image_size=64,
-                                label_key="label", cache_dir=str(tmp_path / "cache"), methods=())
+    cfg = config_lib.base_config().data
+    cfg.update(dict(dataset="ffpp", config="dfd_c23", data_dir=str(data_dir), image_size=64,
+                    label_key="label", cache_dir=str(tmp_path / "cache"), methods=()))
     source = sources.load_split(cfg, "train")
     assert source.images.shape == (dfd.splits["train"] * 4, 64, 64, 3)
     assert set(source.methods) == {"real", "DeepFakeDetection"}

@@ -1,0 +1,28 @@
+"""Xception (Chollet 2017): the FaceForensics++ baseline detector (Rossler et al. 2019).
+
+python -m fakedetect_jax.main --config=configs/xception.py:dataset=ffpp,data_config=c23 --workdir=runs/xception
+python -m fakedetect_jax.main --config=configs/xception.py:pretrained=weights/xception_imagenet.npz,sbi=0.5 ...
+Arguments: dataset, data_config, size (299 as in FF++; >= 32), steps, pretrained (an .npz from
+`python -m fakedetect_jax.models convert`, docs/pretrained.md; '' = from scratch), sbi (the
+share of real frames turned into self-blended fakes), robust (probability of each robustness
+distortion: JPEG, blur, noise, colour, down-up scaling).
+FF++'s recipe: Adam, learning rate 2e-4, batch 32, dropout 0.5 before the classifier.
+"""
+from fakedetect_jax import config_lib
+from fakedetect_jax.input import augment
+
+
+def get_config(arg=None):
+  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=299,
+                           steps=20000, pretrained="", sbi=0.0, robust=0.0)
+  c = config_lib.base_config()
+  c.model.name = "xception"
+  c.model.dropout = 0.5
+  c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
+  c.total_steps = a.steps
+  c.batch_size = 32
+  c.optimizer.learning_rate = 2e-4
+  c.optimizer.warmup_steps = 500
+  c.pretrained = a.pretrained
+  c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
+  return c

@@ -1,0 +1,216 @@
+"""Every branch and their fusion on the embedded synthetic_av dataset: the proof that each branch
+catches its own kind of fake and that the learned fusion beats every single branch.
+
+  python experiments/synthetic_fusion.py --workdir=runs/fusion [--data_config=small_clips]
+
+Branches (each trained by the one train loop, on the fakes it is meant to see plus all real
+videos, evaluated on every video of validation and test):
+  spatial   MesoNet-4 on single frames          (blend)
+  temporal  a temporal transformer on clips     (flicker)
+  lipsync   sync pre-training, then classifier  (lipsync: mouth does not follow the voice)
+  audio     log-mel CNN                         (voice: converted voice)
+Fusions (mean, max, logistic, mlp) are fitted on validation scores and scored on test. Writes
+DIR/results.json {"branches": {branch: {"overall": auc, category/method: auc}}, "fusion":
+{rule: {...}}}, DIR/results.md and the fused detector DIR/detector (fusion.load_detector).
+Re-running resumes: finished branches are not retrained.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from fakedetect_jax import config_lib, input as input_lib, models  # noqa: E402
+from fakedetect_jax.evaluate import metrics  # noqa: E402
+from fakedetect_jax.fusion import METHODS, Fusion, save_detector  # noqa: E402
+from fakedetect_jax.train import loop, state as state_lib  # noqa: E402
+from fakedetect_jax.train.checkpoints import Checkpoints  # noqa: E402
+from fakedetect_jax.train.step import make_eval_step  # noqa: E402
+
+CATEGORIES = ("RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
+REAL_CATEGORY = "RealVideo-RealAudio"
+
+
+def _config_file(name, arg):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def branch_configs(data_config, scale, clip_len, steps=None, temporal_clip_len=None):
+  """{name: [config, ...]}: the runs of each branch in order (lipsync: sync, then classify).
+
+  steps: {run name (spatial, temporal, lipsync_sync, lipsync, audio): steps} overrides.
+  """
+  n = lambda steps: max(10, int(steps * scale))
+  spatial = config_lib.base_config()
+  spatial.model.name = "meso4"
+  spatial.data.config = data_config
+  spatial.data.image_size = 64
+  spatial.data.label_key = "video_label"
+  spatial.data.train_methods = ("real", "voice", "blend", "blend-voice")
+  spatial.batch_size, spatial.total_steps = 32, n(300)
+  spatial.optimizer.learning_rate, spatial.optimizer.warmup_steps = 2e-3, 20
+  temporal = _config_file("temporal", f"data_config={data_config},"
+                                      f"clip_len={temporal_clip_len or clip_len},"
+                                      f"steps={n(300)}")
+  temporal.data.train_methods = ("real", "voice", "flicker", "flicker-voice")
+  sync = _config_file("lipsync", f"data_config={data_config},clip_len={clip_len},"
+                                 f"objective=sync,steps={n(200)}")
+  lipsync = _config_file("lipsync", f"data_config={data_config},clip_len={clip_len},"
+                                    f"steps={n(200)},label=video_label")
+  lipsync.data.train_methods = ("real", "voice", "lipsync", "lipsync-voice")
+  audio = _config_file("audio", f"data_config={data_config},steps={n(200)}")
+  runs = {"spatial": [spatial], "temporal": [temporal], "lipsync": [sync, lipsync],
+          "audio": [audio]}
+  for name, configs in runs.items():
+    for c in configs:
+      run = name + ("_sync" if c.objective == "sync" else "")
+      c.total_steps = (steps or {}).get(run, c.total_steps)
+      c.log_every, c.eval_every, c.checkpoint_every = 25, 50, 50
+      c.total_steps = -(-c.total_steps // 25) * 25
+      c.eval.batch_size = 16
+  return runs
+
+
+def video_scores(config, workdir, split):
+  """(video ids, per-video fake probability) of every video of `split` with the run's best state."""
+  mesh = state_lib.make_mesh()
+  kwargs = {k: v for k, v in config.model.items() if k != "name"}
+  model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **kwargs)
+  source = input_lib.load_split(config.data, split)
+  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  example = input_lib.views.example_input(source) if hasattr(source, "inputs") else None
+  state = state_lib.create_state(model, tx, config.data.image_size, config.seed, example)
+  state = jax.device_put(state, state_lib.replicated(mesh))
+  ckpts = Checkpoints(workdir)
+  state = ckpts.restore(ckpts.best, state, ckpts.best_info()["step"])
+  ckpts.close()
+  rows = loop.predict(make_eval_step(model, config, mesh), state, source, config.eval.batch_size,
+                      state_lib.batch_sharding(mesh))
+  ids = source.video_ids[source.video_index]
+  uniq = np.unique(ids)
+  return {v: float(rows[ids == v].mean()) for v in uniq}
+
+
+def split_table(data_config, data_dir, split):
+  """Per-video label, method and category of a split, from the 'audio' view's metadata."""
+  c = config_lib.base_config()
+  c.data.config, c.data.data_dir, c.data.view = data_config, data_dir, "av"
+  c.data.image_size = 32
+  c.data.clip_len = 0
+  src = input_lib.load_split(c.data, split)
+  first = {v: i for i, v in reversed(list(enumerate(src.video_index)))}
+  idx = np.array([first[v] for v in sorted(first)])
+  has_audio = np.asarray(src.inputs["has_audio"])[idx] > 0
+  has_face = np.asarray(src.inputs["face_found"])[idx].reshape(len(idx), -1).any(1)
+  return {"ids": src.video_ids[src.video_index[idx]], "label": src.labels[idx],
+          "method": src.methods[idx], "category": src.categories[idx],
+          "has_audio": has_audio, "has_face": has_face}
+
+
+def auc_rows(table, scores):
+  """{'overall': AUC, each category and method: AUC of those videos against the real ones}."""
+  real = table["label"] == 0
+  ok = np.isfinite(scores)
+  out = {"overall": metrics.auc(table["label"][ok], scores[ok])}
+  for key, values in (("category", CATEGORIES), ("method", sorted(set(table["method"]) - {"real"}))):
+    for v in values:
+      keep = ok & ((table["category"] == REAL_CATEGORY if key == "category" else real)
+                   | (table[key] == v))
+      if np.any(table[key][keep] == v):
+        out[v] = metrics.auc((table[key][keep] == v).astype(int), scores[keep])
+  return out
+
+
+NEEDS = {"spatial": ("face",), "temporal": ("face",), "lipsync": ("face", "audio"),
+         "audio": ("audio",)}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--data_config", default="small_clips")
+  p.add_argument("--data_dir", default=None)
+  p.add_argument("--clip_len", type=int, default=16)
+  p.add_argument("--scale", type=float, default=1.0, help="multiplies every branch's steps")
+  p.add_argument("--temporal_clip_len", type=int, help="default: --clip_len")
+  p.add_argument("--steps", default="", help="per-run steps, e.g. temporal=150,lipsync_sync=100")
+  p.add_argument("--branches", default="spatial,temporal,lipsync,audio")
+  p.add_argument("--config", default=None,
+                 help="arguments of configs/fusion.py (e.g. 'scale=0.5'); it then sets the "
+                      "data config, clip lengths, steps and branches")
+  args = p.parse_args(argv)
+  names = args.branches.split(",")
+  steps = {k: int(v) for k, v in (kv.split("=") for kv in filter(None, args.steps.split(",")))}
+  if args.config is not None:
+    fc = _config_file("fusion", args.config)
+    args.data_config, args.clip_len = fc.data_config, fc.clip_len
+    args.temporal_clip_len, names = fc.temporal_clip_len, list(fc.branches)
+    steps = {**dict(fc.steps), **steps}
+  runs = branch_configs(args.data_config, args.scale, args.clip_len, steps,
+                        args.temporal_clip_len)
+  final_dirs, scores = {}, {"validation": {}, "test": {}}
+  for name in names:
+    prev = None
+    for i, c in enumerate(runs[name]):
+      c.data.data_dir = args.data_dir
+      wd = os.path.join(args.workdir, "branches", f"{name}{'_sync' if c.objective == 'sync' else ''}")
+      if prev is not None:
+        c.init_from = prev
+      print(f"== {name}: {c.model.name}, {c.objective}, {c.total_steps} steps -> {wd}", flush=True)
+      loop.train_and_evaluate(c, wd)
+      prev = wd
+    final_dirs[name] = prev
+    for split in scores:
+      scores[split][name] = video_scores(runs[name][-1], prev, split)
+
+  tables = {s: split_table(args.data_config, args.data_dir, s) for s in scores}
+
+  def matrix(split):
+    t = tables[split]
+    s = np.array([[scores[split][n].get(v, np.nan) for n in names] for v in t["ids"]])
+    present = {"face": t["has_face"], "audio": t["has_audio"]}
+    mask = np.stack([np.all([present[k] for k in NEEDS[n]], 0) for n in names], 1)
+    return np.where(mask, s, np.nan), mask & np.isfinite(s), t
+
+  val_s, val_m, val_t = matrix("validation")
+  test_s, test_m, test_t = matrix("test")
+  results = {"branches": {n: auc_rows(test_t, test_s[:, i]) for i, n in enumerate(names)},
+             "fusion": {}}
+  fusions = {}
+  for method in METHODS:
+    f = Fusion(method, names).fit(val_s, val_m, val_t["label"])
+    fusions[method] = f
+    results["fusion"][method] = auc_rows(test_t, f.predict(test_s, test_m))
+  save_detector(os.path.join(args.workdir, "detector"), final_dirs, fusions["logistic"])
+  with open(os.path.join(args.workdir, "results.json"), "w") as fh:
+    json.dump(results, fh, indent=2, sort_keys=True)
+  table = markdown(results)
+  with open(os.path.join(args.workdir, "results.md"), "w") as fh:
+    fh.write(table + "\n")
+  print(table)
+  return results
+
+
+def markdown(results):
+  rows = [("branch " + k, v) for k, v in results["branches"].items()] + [
+      ("fusion " + k, v) for k, v in results["fusion"].items()]
+  cols = ["overall"] + [c for c in CATEGORIES if c in rows[0][1]] + sorted(
+      {k for _, r in rows for k in r} - {"overall", *CATEGORIES})
+  lines = ["| test AUC | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+  for name, r in rows:
+    lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3f}" if c in r else "-" for c in cols) + " |")
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,76 @@
+"""The model zoo from the command line.
+
+python -m fakedetect_jax.models                       # registered models, one a line
+python -m fakedetect_jax.models summary xception [--size 299]
+python -m fakedetect_jax.models convert xception imagenet weights/xception_imagenet.npz
+python -m fakedetect_jax.models convert vit_s16 model.safetensors weights/vit_s16.npz
+
+`summary` prints parameters per top-level layer (shapes only: nothing is computed); its last
+line is `trainable_params: N`. `convert` turns Keras Applications or timm weights into the .npz
+that configs take as pretrained= (docs/pretrained.md).
+"""
+import argparse
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fakedetect_jax import models
+
+
+def abstract_variables(name, size, **kwargs):
+  model = models.get_model(name, **kwargs)
+  v = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)),
+                                        train=False))
+  return {k: v[k] for k in ("params", "batch_stats") if k in v}
+
+
+def count(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def summary(name, size):
+  v = abstract_variables(name, size)
+  params, stats = v["params"], v.get("batch_stats", {})
+  lines = [f"model: {name}  input: {size}x{size}x3", f"{'layer':40s} {'params':>12s}"]
+  for layer, tree in params.items():
+    lines.append(f"{layer:40s} {count(tree):12,d}")
+  lines.append(f"non_trainable_params: {count(stats)}  (batch-norm running mean/var)")
+  lines.append(f"trainable_params: {count(params)}")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  sub = p.add_subparsers(dest="command")
+  s = sub.add_parser("summary", help="parameters of one model")
+  s.add_argument("name")
+  s.add_argument("--size", type=int, help="input pixels (default: the model's own)")
+  c = sub.add_parser("convert", help="Keras/timm weights -> .npz")
+  c.add_argument("name")
+  c.add_argument("source", help="'imagenet' (Keras download), .h5/.weights.h5/.keras or "
+                                 ".safetensors")
+  c.add_argument("out", help="the .npz to write")
+  c.add_argument("--size", type=int, help="input pixels (ViT position embeddings)")
+  args = p.parse_args(argv)
+  if args.command is None:
+    print("\n".join(models.names()))
+    return 0
+  if args.name not in models.names():
+    print(f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
+          file=sys.stderr)
+    return 2
+  size = args.size or models.default_size(args.name)
+  if args.command == "summary":
+    print(summary(args.name, size))
+    return 0
+  from fakedetect_jax.models import pretrained
+  variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))
+  n = pretrained.save_npz(args.out, args.name, variables)
+  print(f"wrote {n} arrays to {args.out}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

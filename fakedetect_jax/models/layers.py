@@ -1,0 +1,261 @@
+"""Pieces shared by the model zoo: batch norm flavours, input normalisation, the one-logit head,
+the Grad-CAM tap, and a pre-norm transformer encoder whose attention maps can be read back.
+
+Every zoo model maps images in [-1, 1] to one logit; the backbone ends in `cam_tap` (CNNs) or
+sows its attention weights (ViTs) so that `fakedetect_jax.explain` works on any of them.
+"""
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# ImageNet statistics of [0, 1] pixels: Keras EfficientNet and timm's ResNeXt were trained on
+# (x - mean) / std; Xception, InceptionResNetV2 and timm's ViTs on x * 2 - 1, our input as is.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_normalize(x):
+  """[-1, 1] images -> ImageNet mean/std normalised, as fixed arithmetic (no variables)."""
+  x01 = (x + 1.0) * 0.5
+  return (x01 - jnp.asarray(IMAGENET_MEAN, x.dtype)) / jnp.asarray(IMAGENET_STD, x.dtype)
+
+
+def keras_bn(train, dtype, name=None, scale=True):
+  """Keras' BatchNormalization defaults (momentum 0.99, epsilon 1e-3), for Keras-born models."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
+                      use_scale=scale, name=name)
+
+
+def torch_bn(train, dtype, name=None):
+  """PyTorch's BatchNorm2d defaults (momentum 0.1 -> 0.9 here, epsilon 1e-5), for timm models."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                      name=name)
+
+
+def cam_tap(module, x):
+  """Marks the last conv feature map: Grad-CAM reads it (sow) and its gradient (perturb).
+
+  Both are no-ops in training: 'intermediates' is not mutable there and no 'perturbations'
+  are passed, so the train step pays nothing.
+  """
+  x = module.perturb("cam_features", x)
+  module.sow("intermediates", "cam_features", x)
+  return x
+
+
+class Head(nn.Module):
+  """Global average pooling (for feature maps), dropout, one logit as float32 [B]."""
+  dropout: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    if x.ndim == 4:
+      x = jnp.mean(x, axis=(1, 2))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return nn.Dense(1, dtype=self.dtype, name="logit")(x)[:, 0].astype(jnp.float32)
+
+
+def _depthwise_taps(xp, kernel, k, s, outs):
+  y = None
+  for i in range(k):
+    for j in range(k):
+      window = xp[:, i:i + (outs[0] - 1) * s + 1:s, j:j + (outs[1] - 1) * s + 1:s]
+      tap = window * kernel[i, j]
+      y = tap if y is None else y + tap
+  return y
+
+
+class DepthwiseConv(nn.Module):
+  """k x k depthwise convolution, 'SAME' padding (TF's: the odd pixel padded after), no bias.
+
+  The same function and parameter ('kernel' [k, k, 1, C], nn.Conv's grouped layout) as
+  nn.Conv(C, (k, k), feature_group_count=C), computed as k*k shifted multiply-adds: XLA:CPU
+  runs grouped convolutions 15x (forward) to 16x (backward) slower than this (measured on a
+  [8, 32, 32, 728] map); whole train steps at 128 px, batch 8: Xception 2.3x, EfficientNet-B0
+  3.6x faster. (A custom kernel gradient, a tree of halving adds, ran another 20% faster but
+  compiled 3x slower.)
+  """
+  kernel_size: int
+  strides: int = 1
+  kernel_init: object = nn.initializers.lecun_normal()
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k, s = self.kernel_size, self.strides
+    c = x.shape[-1]
+    kernel = self.param("kernel", self.kernel_init, (k, k, 1, c)).astype(self.dtype)
+    pads, outs = [], []
+    for n in x.shape[1:3]:
+      out = -(-n // s)
+      total = max((out - 1) * s + k - n, 0)
+      pads.append((total // 2, total - total // 2))
+      outs.append(out)
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    return _depthwise_taps(xp, kernel.reshape(k, k, c), k, s, outs)
+
+
+def _grouped_native(x, kernel, s, padding, groups):
+  return jax.lax.conv_general_dilated(x, kernel, (s, s), padding, feature_group_count=groups,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _grouped(x, kernel, s, padding, groups):
+  return _grouped_native(x, kernel, s, padding, groups)
+
+
+def _grouped_fwd(x, kernel, s, padding, groups):
+  return _grouped_native(x, kernel, s, padding, groups), (x, kernel)
+
+
+def _grouped_bwd(s, padding, groups, res, g):
+  x, kernel = res
+  _, input_grad = jax.vjp(lambda a: _grouped_native(a, kernel, s, padding, groups), x)
+  kh, kw, cg, o = kernel.shape
+  b, ho, wo = g.shape[:3]
+  xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  gg = g.reshape(b, ho, wo, groups, o // groups)
+  taps = [jnp.einsum("bhwgc,bhwgo->cgo",
+                     xp[:, i:i + (ho - 1) * s + 1:s, j:j + (wo - 1) * s + 1:s].reshape(
+                         b, ho, wo, groups, cg), gg, preferred_element_type=jnp.float32)
+          for i in range(kh) for j in range(kw)]
+  return input_grad(g)[0], jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
+
+
+_grouped.defvjp(_grouped_fwd, _grouped_bwd)
+
+
+class GroupedConv(nn.Module):
+  """Grouped convolution (ResNeXt's 3x3), no bias: nn.Conv(features, feature_group_count=
+  groups)'s function and 'kernel' [k, k, C/groups, features].
+
+  XLA:CPU's own kernel gradient for it (a batch-grouped convolution) took 18 s for one
+  [8, 64, 64, 128] 32-group layer; this takes the kernel gradient as one batched matmul per
+  tap (~0.3 s) and keeps XLA's forward and input gradient, which are fine.
+  """
+  features: int
+  kernel_size: int
+  strides: int = 1
+  groups: int = 1
+  padding: tuple = ((1, 1), (1, 1))
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k, c = self.kernel_size, x.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (k, k, c // self.groups, self.features)).astype(self.dtype)
+    padding = tuple(tuple(p) for p in self.padding)
+    return _grouped(x.astype(self.dtype), kernel, self.strides, padding, self.groups)
+
+
+def pool_2x2(x):
+  """2x2 max pooling, stride 2, as a reshape and max: the same function as nn.max_pool for
+  even sizes, but its gradient avoids XLA:CPU's slow select-and-scatter (PERFORMANCE.md)."""
+  b, h, w, c = x.shape
+  return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+# --------------------------------------------------------------------------------------------
+# Transformer encoder (pre-norm, as in ViT / timm), with attention weights sown for rollout.
+
+gelu = functools.partial(nn.gelu, approximate=False)  # timm and PyTorch use the exact GELU
+
+
+class Attention(nn.Module):
+  """Multi-head attention with timm's layout: one fused qkv projection, one output projection.
+
+  With `context`, queries come from x and keys/values from `context` (cross-attention); the
+  softmax weights [B, heads, Nq, Nk] are sown as 'attention' for attention rollout.
+  """
+  heads: int
+  head_dim: int = 0          # 0: dim // heads
+  qkv_bias: bool = True
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, context=None):
+    dim = x.shape[-1]
+    hd = self.head_dim or dim // self.heads
+    inner = hd * self.heads
+    if context is None:
+      qkv = nn.Dense(3 * inner, use_bias=self.qkv_bias, dtype=self.dtype, name="qkv")(x)
+      q, k, v = jnp.split(qkv, 3, axis=-1)
+    else:
+      q = nn.Dense(inner, use_bias=self.qkv_bias, dtype=self.dtype, name="q")(x)
+      kv = nn.Dense(2 * inner, use_bias=self.qkv_bias, dtype=self.dtype, name="kv")(context)
+      k, v = jnp.split(kv, 2, axis=-1)
+    split = lambda t: t.reshape(t.shape[:-1] + (self.heads, hd))
+    q, k, v = split(q), split(k), split(v)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q * hd ** -0.5, k)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+    self.sow("intermediates", "attention", weights)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(self.dtype), v)
+    return nn.Dense(dim, dtype=self.dtype, name="proj")(out.reshape(out.shape[:-2] + (inner,)))
+
+
+class Mlp(nn.Module):
+  hidden: int
+  dropout: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    dim = x.shape[-1]
+    x = gelu(nn.Dense(self.hidden, dtype=self.dtype, name="fc1")(x))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = nn.Dense(dim, dtype=self.dtype, name="fc2")(x)
+    return nn.Dropout(self.dropout, deterministic=not train)(x)
+
+
+class EncoderBlock(nn.Module):
+  """x + attn(norm1(x)); x + mlp(norm2(x)); LayerNorm epsilon 1e-6 as in timm's ViT."""
+  heads: int
+  mlp_dim: int
+  head_dim: int = 0
+  dropout: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=name)
+    y = Attention(self.heads, self.head_dim, dtype=self.dtype, name="attn")(norm("norm1")(x))
+    x = x + nn.Dropout(self.dropout, deterministic=not train)(y)
+    return x + Mlp(self.mlp_dim, self.dropout, self.dtype, name="mlp")(norm("norm2")(x), train)
+
+
+class Encoder(nn.Module):
+  depth: int
+  heads: int
+  mlp_dim: int
+  head_dim: int = 0
+  dropout: float = 0.0
+  final_norm: bool = True
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train):
+    for i in range(self.depth):
+      x = EncoderBlock(self.heads, self.mlp_dim, self.head_dim, self.dropout, self.dtype,
+                       name=f"blocks_{i}")(x, train)
+    if self.final_norm:
+      x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x)
+    return x
+
+
+class Tokens(nn.Module):
+  """Prepends a learned class token and adds learned position embeddings (one per token)."""
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, n, d = x.shape
+    init = nn.initializers.normal(0.02)
+    cls = self.param("cls_token", nn.initializers.zeros, (1, 1, d))
+    pos = self.param("pos_embed", init, (1, n + 1, d))
+    x = jnp.concatenate([jnp.broadcast_to(cls.astype(x.dtype), (b, 1, d)), x], axis=1)
+    return x + pos.astype(x.dtype)
