@@ -61,6 +61,10 @@ def main(argv=None):
     print(f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
           file=sys.stderr)
     return 2
+  if models.input_view(args.name) != "frames":
+    print(f"error: {args.name} takes a video view, not an image; summary and convert are for "
+          f"frame models", file=sys.stderr)
+    return 2
   size = args.size or models.default_size(args.name)
   if args.command == "summary":
     print(summary(args.name, size))
