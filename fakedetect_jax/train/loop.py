@@ -41,7 +41,8 @@ def prepare_workdir(config, workdir):
   """Creates workdir, records the config and its hash; refuses a workdir of another config."""
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
+    # One probe per process: hosts sharing a filesystem must not remove each other's probe.
+    probe = os.path.join(workdir, f".write_test.{jax.process_index()}.{os.getpid()}")
     with open(probe, "w") as f:
       f.write("ok")
     os.remove(probe)
