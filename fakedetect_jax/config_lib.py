@@ -6,6 +6,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from fakedetect_jax.errors import ConfigError
+from fakedetect_jax.input import augment
 
 
 def parse_arg(arg, **defaults):
@@ -53,7 +54,10 @@ def base_config():
   c.grad_accum_steps = 1
   c.total_steps = 1000
   c.compute_dtype = "float32"           # or bfloat16 (parameters stay float32)
-  c.augment = ml_collections.ConfigDict(dict(flip=True, brightness=0.1))
+  # flip and brightness run on the devices; the rest on the host (input/augment.py: self-blended
+  # pseudo-fakes and robustness distortions, each a probability per frame; 0 = off).
+  c.augment = ml_collections.ConfigDict(dict(flip=True, brightness=0.1, **augment.DEFAULTS))
+  c.pretrained = ""                     # ImageNet weights (.npz, docs/pretrained.md); '' = none
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"             # adam | adamw | sgd

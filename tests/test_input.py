@@ -39,3 +39,28 @@ def test_read_rows_keeps_batch_order_from_a_memmap(tmp_path):
   mm = np.load(tmp_path / "x.npy", mmap_mode="r")
   rows = np.array([7, 2, 19, 2])
   np.testing.assert_array_equal(read_rows(mm, rows)[:, 0, 0, 0], rows)
+
+
+def test_host_augmentations_are_applied_and_resumable():
+  from fakedetect_jax import config_lib
+  from fakedetect_jax.input import pipeline
+  from fakedetect_jax.input.sources import FrameSource
+  from fakedetect_jax.train import state as state_lib
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+  labels = np.repeat([0, 1], 8).astype(np.int32)
+  source = FrameSource(images, labels, np.arange(16), np.array(["real"] * 8 + ["fake"] * 8),
+                       np.arange(16).astype(str))
+  order = pipeline.TrainOrder(labels, 8, seed=3)
+  sharding = state_lib.batch_sharding(state_lib.make_mesh())
+  cfg = config_lib.base_config().augment
+  cfg.sbi, cfg.jpeg = 1.0, 1.0
+  get = lambda start: dict(pipeline.train_batches(source, order, start, 3, sharding, 0, cfg))
+  batches, resumed = get(0), get(2)
+  rows = order.batch(2)
+  out = np.asarray(batches[2]["images"])
+  assert np.all(np.asarray(batches[2]["labels"]) == 1)  # every real became a self-blended fake
+  assert not np.array_equal(out, images[rows])  # and every frame was re-compressed
+  np.testing.assert_array_equal(out, np.asarray(resumed[2]["images"]))  # same draw on resume
+  plain = dict(pipeline.train_batches(source, order, 2, 3, sharding, 0, config_lib.base_config().augment))
+  np.testing.assert_array_equal(np.asarray(plain[2]["images"]), images[rows])

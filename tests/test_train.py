@@ -132,3 +132,27 @@ def test_two_hosts_train_like_one(tmp_path, frames_npz):
   ra = json.loads((one / "results.json").read_text())
   rb = json.loads((two / "results.json").read_text())
   assert ra["test"]["video_auc"] == pytest.approx(rb["test"]["video_auc"], abs=1e-6)
+
+
+def test_pretrained_weights_start_the_run(tmp_path, frames_npz):
+  from fakedetect_jax.models import pretrained
+  model = models.get_model("meso4")
+  variables = jax.device_get(model.init(jax.random.key(123), np.zeros((1, 64, 64, 3)),
+                                        train=False))
+  path = tmp_path / "meso4_weights.npz"
+  pretrained.save_npz(path, "meso4", variables)
+  # Learning rate 0: the parameters the run ends with are the ones it started from.
+  args = npz_overrides(frames_npz, total_steps=2, log_every=2, eval_every=2, checkpoint_every=2,
+                       pretrained=str(path), **{"optimizer.learning_rate": 0.0})
+  proc = run_main(tmp_path / "run", *args)
+  assert "Loaded pretrained weights" in proc.stderr
+  ckpts = Checkpoints(tmp_path / "run")
+  template = state_lib.create_state(model, state_lib.make_optimizer(config_lib.base_config().optimizer,
+                                                                    2), 64, 0)
+  state = jax.device_get(ckpts.restore(ckpts.latest, template))
+  ckpts.close()
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(variables["params"])):
+    np.testing.assert_array_equal(a, b)
+  bad = run_main(tmp_path / "bad", *npz_overrides(frames_npz, pretrained=str(tmp_path / "no.npz")),
+                 check=False)
+  assert bad.returncode == 2 and "no.npz not found" in bad.stderr

@@ -44,6 +44,11 @@ def config_fields(**overrides):
   return {**DEFAULTS, **overrides}
 
 
+def enabled(cfg):
+  """Whether any host-side augmentation of cfg (config.augment) is switched on."""
+  return any(_get(cfg, k) > 0 for k in ("sbi", "jpeg", "blur", "noise", "color", "downscale"))
+
+
 # Evaluation severities 1..5 per distortion (mildest first).
 LEVELS = {
     "jpeg": (90, 70, 50, 30, 15),                     # quality

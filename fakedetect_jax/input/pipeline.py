@@ -10,6 +10,8 @@ import threading
 import jax
 import numpy as np
 
+from fakedetect_jax.input import augment
+
 
 class TrainOrder:
   """Which frame indices make up each global batch."""
@@ -68,17 +70,25 @@ def read_inputs(source, rows):
   return read_rows(source.images, rows)
 
 
-def train_batches(source, order, start_step, end_step, sharding, prefetch=2):
+def train_batches(source, order, start_step, end_step, sharding, prefetch=2, augment_cfg=None):
   """Yields (step, {'images' | 'inputs', 'labels'}) as global jax Arrays, read ahead on a thread.
 
   Frame sources give 'images' [B,H,W,3]; video views give 'inputs', a dict of [B, ...] arrays.
+  `augment_cfg` (config.augment): host-side self-blending and robustness distortions of frame
+  batches (input/augment.py), drawn from (seed, step, host) so a resumed run repeats them.
   """
   pid, nproc = jax.process_index(), jax.process_count()
+  host_augment = (augment_cfg is not None and not hasattr(source, "inputs") and
+                  augment.enabled(augment_cfg))
 
   def make(step):
     rows = host_rows(order.batch(step), pid, nproc)
     key = "inputs" if hasattr(source, "inputs") else "images"
     batch = {key: read_inputs(source, rows), "labels": source.labels[rows]}
+    if host_augment:
+      rng = np.random.default_rng([order.seed, step, pid])
+      batch[key], batch["labels"] = augment.apply_augmentations(batch[key], batch["labels"], rng,
+                                                                augment_cfg)
     return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), batch)
 
   yield from _prefetched((s, make(s)) for s in range(start_step, end_step)) if prefetch else (

@@ -12,6 +12,7 @@ from jax.experimental import multihost_utils
 
 from fakedetect_jax import config_lib, evaluate, input as input_lib, models
 from fakedetect_jax.errors import ConfigError, DivergedError
+from fakedetect_jax.models import pretrained as pretrained_lib
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.checkpoints import Checkpoints
 from fakedetect_jax.train.logging import MetricWriter, Progress
@@ -33,6 +34,9 @@ def check_config(config, n_devices):
                       f"grad_accum_steps ({c.grad_accum_steps})")
   if c.eval.batch_size % n_devices:
     raise ConfigError(f"eval.batch_size {c.eval.batch_size} must divide by devices ({n_devices})")
+  if c.get("pretrained") and not os.path.exists(c.pretrained):
+    raise ConfigError(f"pretrained weights {c.pretrained} not found: expected an .npz from "
+                      f"`python -m fakedetect_jax.models convert` (docs/pretrained.md)")
   if c.compute_dtype not in ("float32", "bfloat16"):
     raise ConfigError(f"compute_dtype {c.compute_dtype!r}: expected float32 or bfloat16")
 
@@ -62,6 +66,20 @@ def prepare_workdir(config, workdir):
     with open(hash_file, "w") as f:
       f.write(digest + "\n")
   return digest
+
+
+def load_pretrained_state(state, config, tx, sharding):
+  """A fresh state whose weights come from config.pretrained (every host reads the same file)."""
+  path = config.pretrained
+  host = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+  try:
+    loaded = pretrained_lib.load_pretrained(config.model.name, path, host)
+  except (ValueError, KeyError) as e:
+    raise ConfigError(f"cannot load pretrained weights {path} into {config.model.name}: {e}")
+  print(f"Loaded pretrained weights from {path}.", file=sys.stderr, flush=True)
+  return jax.jit(lambda p, b: state_lib.TrainState(
+      step=jnp.zeros((), jnp.int32), params=p, batch_stats=b, opt_state=tx.init(p)),
+      out_shardings=sharding)(loaded["params"], loaded["batch_stats"])
 
 
 def predict(eval_step, state, source, batch_size, sharding):
@@ -146,6 +164,8 @@ def train_and_evaluate(config, workdir):
     state = jax.jit(lambda s: state_lib.TrainState(
         step=jnp.zeros_like(s.step), params=s.params, batch_stats=s.batch_stats,
         opt_state=tx.init(s.params)), out_shardings=rep)(loaded)
+  elif config.get("pretrained"):
+    state = load_pretrained_state(state, config, tx, rep)
   train_step = make_train_step(model, tx, config, mesh)
   eval_step = make_eval_step(model, config, mesh)
   order = input_lib.TrainOrder(train_src.labels, config.batch_size, config.seed,
@@ -156,7 +176,7 @@ def train_and_evaluate(config, workdir):
   sums, wait, last_log = None, 0.0, time.perf_counter()
   in_flight = collections.deque()
   batches = input_lib.train_batches(train_src, order, start, config.total_steps, data_sharding,
-                                    config.data.prefetch)
+                                    config.data.prefetch, config.augment)
   while True:
     t = time.perf_counter()
     item = next(batches, None)
