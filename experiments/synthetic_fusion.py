@@ -82,7 +82,12 @@ def branch_configs(data_config, scale, clip_len, steps=None, temporal_clip_len=N
 
 
 def video_scores(config, workdir, split):
-  """(video ids, per-video fake probability) of every video of `split` with the run's best state."""
+  """{video id: fake probability} of every video of `split` with the run's best state."""
+  stored = os.path.join(workdir, "predictions", split + ".npz")
+  if os.path.exists(stored):  # written by the train loop with the selected state
+    with np.load(stored) as f:
+      ids = f["video_ids"][f["video_index"]]
+      return {v: float(f["scores"][ids == v].mean()) for v in np.unique(ids)}
   mesh = state_lib.make_mesh()
   kwargs = {k: v for k, v in config.model.items() if k != "name"}
   model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **kwargs)

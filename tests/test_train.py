@@ -105,6 +105,11 @@ def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, frames_npz):
   assert int(pa.step) == int(pb.step) == 40
   for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
     np.testing.assert_array_equal(x, y)
+  # The selected state's scores are stored beside the results, row for row.
+  from sklearn.metrics import roc_auc_score
+  with np.load(straight / "predictions" / "test.npz") as f:
+    assert len(f["scores"]) == a["test"]["n_frames"]
+    assert roc_auc_score(f["labels"], f["scores"]) == pytest.approx(a["test"]["frame_auc"])
   # A finished run re-invoked only re-reports.
   again = run_main(killed, *args, devices=1)
   assert "is finished" in again.stdout

@@ -3,7 +3,7 @@ scikit-learn on the validation split, applied with numpy so a saved fusion needs
 import numpy as np
 
 METHODS = ("mean", "max", "logistic", "mlp")
-_EPS = 1e-4
+_EPS = 1e-7  # float32 probabilities saturate near 1 - 6e-8
 
 
 def _logit(p):
@@ -31,6 +31,15 @@ def features(scores, mask, extra=None):
   return x
 
 
+def _balanced_rows(labels, seed):
+  """Row indices with each class repeated up to the size of the largest (MLPClassifier has no
+  class weights)."""
+  rng = np.random.default_rng(seed)
+  classes = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+  most = max(len(c) for c in classes)
+  return np.concatenate([np.concatenate([c, rng.choice(c, most - len(c))]) for c in classes])
+
+
 class Fusion:
   """One fusion rule over branches `names`; `fit` (learned rules) then `predict`."""
 
@@ -46,13 +55,17 @@ class Fusion:
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = (x - mu) / sd
     labels = np.asarray(labels).astype(int)
+    # Classes weighted equally: deepfake sets hold many more fakes than reals (FakeAVCeleb about
+    # 40:1), and an unweighted fit would learn mostly how fakes differ from each other.
     if self.method == "logistic":
       from sklearn.linear_model import LogisticRegression
-      m = LogisticRegression(C=1.0, max_iter=5000).fit(z, labels)
+      m = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(z, labels)
       layers = [(m.coef_.T, m.intercept_)]
     else:
       from sklearn.neural_network import MLPClassifier
-      m = MLPClassifier((16,), alpha=1e-2, max_iter=5000, random_state=seed).fit(z, labels)
+      rows = _balanced_rows(labels, seed)
+      m = MLPClassifier((16,), alpha=1e-2, max_iter=5000, random_state=seed).fit(z[rows],
+                                                                                labels[rows])
       layers = list(zip(m.coefs_, m.intercepts_))
     self.params = {"mean": mu.tolist(), "std": sd.tolist(),
                    "layers": [[w.tolist(), b.tolist()] for w, b in layers]}

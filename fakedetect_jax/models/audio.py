@@ -9,6 +9,8 @@ spectrogram CNN sees in any 0.2 s window.
 import flax.linen as nn
 import jax.numpy as jnp
 
+from fakedetect_jax.models import layers
+
 
 class AudioCNN(nn.Module):
   widths: tuple = (16, 32, 64)
@@ -24,7 +26,7 @@ class AudioCNN(nn.Module):
     for i, f in enumerate(self.widths):
       h = nn.Conv(f, (3, 3), use_bias=False, dtype=self.dtype, name=f"conv{i}")(h)
       h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"bn{i}")(h))
-      h = nn.max_pool(h, (2, 2), strides=(2, 2))
+      h = layers.pool_2x2(h)  # nn.max_pool's function, without XLA:CPU's slow gradient
     h = jnp.mean(h, axis=(1, 2)).reshape(b, t, -1).astype(jnp.float32)
     # Mean over windows with any audio: silence-padded windows say nothing about the voice.
     weight = (valid.mean(-1) > 0).astype(jnp.float32)[..., None]

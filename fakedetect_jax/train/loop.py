@@ -90,6 +90,19 @@ def predict(eval_step, state, source, batch_size, sharding):
   return np.concatenate(scores) if scores else np.zeros(0)
 
 
+def save_predictions(workdir, split, scores, source):
+  """predictions/<split>.npz: the selected state's score of every row, with what identifies it,
+  so fusion and later analyses need not run the model again."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(os.path.join(workdir, "predictions"), exist_ok=True)
+  path = os.path.join(workdir, "predictions", split + ".npz")
+  with open(path + ".tmp", "wb") as f:
+    np.savez(f, scores=scores, labels=source.labels, video_index=source.video_index,
+             methods=source.methods, video_ids=source.video_ids)
+  os.replace(path + ".tmp", path)
+
+
 def evaluate_split(eval_step, state, source, config, sharding):
   scores = predict(eval_step, state, source, config.eval.batch_size, sharding)
   return evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
@@ -226,7 +239,10 @@ def train_and_evaluate(config, workdir):
   final = ckpts.restore(ckpts.best, state, best["step"]) if best else state
   results, curves = {}, {}
   for name, source in (("validation", val_src), ("test", test_src)):
-    r = evaluate_split(eval_step, final, source, config, data_sharding)
+    scores = predict(eval_step, final, source, config.eval.batch_size, data_sharding)
+    save_predictions(workdir, name, scores, source)
+    r = evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
+                                 config.eval.video_strategy, config.eval.threshold)
     curves[name] = r["_roc"]
     results[name] = _public(r)
   ckpts.close()
