@@ -5,8 +5,7 @@
 Prints, per video (median over --repeats): (a) bare PyAV decode of every frame, (b) the example
 encoding the detector reads (decode, sampled frames, faces, mouths, eyes, log-mel audio), (c) the
 branches and the fusion on that example (after a warm-up call that compiles them), and b + c.
-The media config is the one of synthetic_av/small_clips (16 consecutive frames, 64 px faces,
-32 px mouths), which the detector of experiments/synthetic_fusion.py was trained on.
+The media config is the one stored with the detector (the one its branches were trained on).
 """
 import argparse
 import os
@@ -29,12 +28,13 @@ def main():
   from fakedetect_jax.fusion import load_detector
   from fakedetect_jax.media import MediaConfig, encode_video
 
-  cfg = MediaConfig(num_frames=16, sampling="clips", clip_len=16, face_size=64, mouth_size=32)
   os.makedirs(args.workdir, exist_ok=True)
   path = os.path.join(args.workdir, f"{args.size}.mp4")
   if not os.path.exists(path):
     benchmark_media.make_video(path, args.size)
   detector = load_detector(args.detector)
+  cfg = MediaConfig(**detector.meta["media"]).replace(landmarks=True, audio=True)
+  print(f"media: {cfg.num_frames} frames ({cfg.sampling}), {cfg.face_size} px faces", flush=True)
   ex = encode_video(path, cfg)
   detector.predict_example(ex)  # warm-up: compiles every branch
   rows = []

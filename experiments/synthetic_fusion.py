@@ -11,10 +11,13 @@ videos, evaluated on every video of validation and test):
   audio     log-mel CNN                         (voice: converted voice)
 Fusions (mean, max, logistic, mlp) are fitted on validation scores and scored on test. Writes
 DIR/results.json {"branches": {branch: {"overall": auc, category/method: auc}}, "fusion":
-{rule: {...}}}, DIR/results.md and the fused detector DIR/detector (fusion.load_detector).
+{rule: {...}}}, DIR/results.md, every test video's branch and fused scores in
+DIR/test_scores.json, and the fused detector DIR/detector (fusion.load_detector; `python -m
+fakedetect_jax.predict VIDEO --detector=DIR/detector`).
 Re-running resumes: finished branches are not retrained.
 """
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -30,6 +33,8 @@ sys.path.insert(0, REPO)
 from fakedetect_jax import config_lib, input as input_lib, models  # noqa: E402
 from fakedetect_jax.evaluate import metrics  # noqa: E402
 from fakedetect_jax.fusion import METHODS, Fusion, save_detector  # noqa: E402
+from fakedetect_jax.input import sources  # noqa: E402
+from fakedetect_jax.predict.detector import choose_threshold  # noqa: E402
 from fakedetect_jax.train import loop, state as state_lib  # noqa: E402
 from fakedetect_jax.train.checkpoints import Checkpoints  # noqa: E402
 from fakedetect_jax.train.step import make_eval_step  # noqa: E402
@@ -196,7 +201,23 @@ def main(argv=None):
     f = Fusion(method, names).fit(val_s, val_m, val_t["label"])
     fusions[method] = f
     results["fusion"][method] = auc_rows(test_t, f.predict(test_s, test_m))
-  save_detector(os.path.join(args.workdir, "detector"), final_dirs, fusions["logistic"])
+  # The verdict threshold, like a single run's (predict.detector): best balanced accuracy on
+  # validation; the media config: the one the branches' training examples were encoded with.
+  saved = fusions["logistic"]
+  val_fused = saved.predict(val_s, val_m)
+  ok = np.isfinite(val_fused)
+  threshold, bal = choose_threshold(val_t["label"][ok], val_fused[ok])
+  builder = sources.get_builder("synthetic_av", args.data_config, args.data_dir)
+  save_detector(os.path.join(args.workdir, "detector"), final_dirs, saved, threshold,
+                f"best balanced accuracy on validation video scores ({bal:.3f})",
+                dataclasses.asdict(builder.builder_config.media))
+  test_fused = {m: f.predict(test_s, test_m) for m, f in fusions.items()}
+  per_video = {str(v): {**{n: _finite(test_s[i, j]) for j, n in enumerate(names)},
+                        **{"fusion_" + m: _finite(p[i]) for m, p in test_fused.items()},
+                        "method": str(test_t["method"][i]), "label": int(test_t["label"][i])}
+               for i, v in enumerate(test_t["ids"])}
+  with open(os.path.join(args.workdir, "test_scores.json"), "w") as fh:
+    json.dump(per_video, fh, indent=1, sort_keys=True)
   with open(os.path.join(args.workdir, "results.json"), "w") as fh:
     json.dump(results, fh, indent=2, sort_keys=True)
   table = markdown(results)
@@ -204,6 +225,10 @@ def main(argv=None):
     fh.write(table + "\n")
   print(table)
   return results
+
+
+def _finite(x):
+  return float(x) if np.isfinite(x) else None
 
 
 def markdown(results):

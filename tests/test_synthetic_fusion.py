@@ -54,3 +54,30 @@ def test_learned_fusion_beats_every_single_branch(proof):
   detector = json.loads((workdir / "detector" / "fusion.json").read_text())
   assert set(detector["branches"]) == set(OWN_FAKE) and detector["fusion"]["method"] == "logistic"
   assert {p.name for p in (workdir / "detector" / "branches").iterdir()} == set(OWN_FAKE)
+
+
+def test_predict_runs_the_fused_detector_on_video_files(proof, tmp_path):
+  """`predict --detector=<fused>` re-encodes the mp4 files and gets the fused scores the
+  experiment computed from the TFDS examples, with every branch and the lip-sync offset."""
+  workdir, _ = proof
+  expected = json.loads((workdir / "test_scores.json").read_text())
+  videos = workdir.parent / "tfds" / "downloads" / "synthetic_av" / "proof_clips"
+  picks = [next(v for v in sorted(expected) if expected[v]["method"] == m)
+           for m in ("real", "lipsync-voice")]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  proc = subprocess.run(
+      [sys.executable, "-m", "fakedetect_jax.predict", *[str(videos / v) for v in picks],
+       f"--detector={workdir / 'detector'}", "--format=json", f"--explain={tmp_path / 'x'}"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads(proc.stdout)
+  threshold = json.loads((workdir / "detector" / "fusion.json").read_text())["threshold"]
+  for video_id, r in zip(picks, results):
+    want = expected[video_id]
+    assert r["fake_probability"] == pytest.approx(want["fusion_logistic"], abs=2e-3), video_id
+    for branch in OWN_FAKE:
+      assert r["branches"][branch]["score"] == pytest.approx(want[branch], abs=2e-3)
+    assert isinstance(r["branches"]["lipsync"]["offset"], int)
+    assert r["verdict"] == ("fake" if r["fake_probability"] >= threshold else "real")
+    assert len(r["frame_scores"]) == r["frames"] == 16
+    assert all(os.path.getsize(p) > 1000 for p in r["explanation"].values())

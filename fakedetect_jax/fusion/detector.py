@@ -1,7 +1,10 @@
 """A fused detector as one checkpoint directory: every branch's best checkpoint and config, and
 the fusion parameters.
 
-  <path>/fusion.json                       {"fusion": Fusion.to_dict(), "branches": [names]}
+  <path>/fusion.json                       {"fusion": Fusion.to_dict(), "branches": [names],
+                                            "threshold": verdict threshold (chosen on validation),
+                                            "threshold_rule", "media": the MediaConfig the
+                                            branches' training examples were encoded with}
   <path>/branches/<name>/config.json       the branch's training config
   <path>/branches/<name>/checkpoint/       its orbax train state (best on validation)
 
@@ -23,8 +26,10 @@ from fakedetect_jax.fusion.combine import Fusion
 from fakedetect_jax.train.step import prepare_inputs
 
 
-def save_detector(path, branch_workdirs, fusion):
-  """branch_workdirs: {name: workdir of a finished train run}; fusion: a fitted Fusion."""
+def save_detector(path, branch_workdirs, fusion, threshold=None, threshold_rule=None,
+                  media=None):
+  """branch_workdirs: {name: workdir of a finished train run}; fusion: a fitted Fusion;
+  media: a dict of the MediaConfig to encode videos with at prediction time."""
   os.makedirs(path, exist_ok=True)
   for name, workdir in branch_workdirs.items():
     dst = os.path.join(path, "branches", name)
@@ -36,7 +41,10 @@ def save_detector(path, branch_workdirs, fusion):
     shutil.copytree(os.path.join(best, str(steps[0])), os.path.join(dst, "checkpoint"))
     shutil.copy(os.path.join(workdir, "config.json"), os.path.join(dst, "config.json"))
   with open(os.path.join(path, "fusion.json"), "w") as f:
-    json.dump({"fusion": fusion.to_dict(), "branches": list(branch_workdirs)}, f, indent=1)
+    json.dump({"fusion": fusion.to_dict(), "branches": list(branch_workdirs),
+               "threshold": 0.5 if threshold is None else float(threshold),
+               "threshold_rule": threshold_rule or "0.5 (no validation scores given)",
+               "media": media}, f, indent=1)
 
 
 class Branch:
@@ -49,6 +57,15 @@ class Branch:
   def scores(self, inputs):
     """Fake probability per row of inputs (an image batch or a view dict)."""
     return np.asarray(self._apply(self.variables, inputs))
+
+  def report(self, inputs):
+    """The lip-sync model's own report per row (sync score, best audio offset), else None."""
+    if not hasattr(self.model, "report"):
+      return None
+    if not hasattr(self, "_report"):
+      self._report = jax.jit(lambda v, x: self.model.apply(v, prepare_inputs(x),
+                                                           method="report"))
+    return {k: np.asarray(v) for k, v in self._report(self.variables, inputs).items()}
 
 
 def load_detector(path):
@@ -68,7 +85,9 @@ def load_detector(path):
     state = ocp.StandardCheckpointer().restore(ckpt)
     branches[name] = Branch(config, model, {"params": state["params"],
                                             "batch_stats": state.get("batch_stats", {})})
-  return FusedDetector(branches, Fusion.from_dict(meta["fusion"]))
+  detector = FusedDetector(branches, Fusion.from_dict(meta["fusion"]))
+  detector.meta = meta
+  return detector
 
 
 def _resize(frames, size):
@@ -82,6 +101,7 @@ def _resize(frames, size):
 class FusedDetector:
   def __init__(self, branches, fusion):
     self.branches, self.fusion = branches, fusion
+    self.meta = {}
 
   def branch_inputs(self, branch, ex):
     """The rows one branch reads from an encoded example; None when it has no input."""
@@ -109,11 +129,25 @@ class FusedDetector:
                 else v[:t].reshape((t // c.clip_len, c.clip_len) + v.shape[1:]))
     return out
 
-  def predict_example(self, ex):
-    """{'branches': {name: prob or None}, 'fake_prob': fused probability} for one video."""
-    scores = {}
+  def predict_example(self, ex, details=False):
+    """{'branches': {name: prob or None}, 'fake_prob': fused probability} for one video.
+
+    details: also 'rows' {name: per-row scores (frames or clips)} and 'reports' {name: the
+    branch's own report (the lip-sync offset and sync score), averaged over its rows}.
+    """
+    scores, rows, reports = {}, {}, {}
     for name, branch in self.branches.items():
       x = self.branch_inputs(branch, ex)
-      scores[name] = None if x is None else float(np.mean(branch.scores(x)))
+      if x is None:
+        scores[name] = None
+        continue
+      rows[name] = branch.scores(x)
+      scores[name] = float(np.mean(rows[name]))
+      if details and (r := branch.report(x)) is not None:
+        reports[name] = {"offset": int(np.round(np.median(r["offset"]))),
+                         "sync_score": float(np.mean(r["sync_score"]))}
     row = np.array([[np.nan if scores[n] is None else scores[n] for n in self.fusion.names]])
-    return {"branches": scores, "fake_prob": float(self.fusion.predict(row)[0])}
+    out = {"branches": scores, "fake_prob": float(self.fusion.predict(row)[0])}
+    if details:
+      out.update(rows=rows, reports=reports)
+    return out

@@ -17,5 +17,5 @@ from fakedetect_jax.media.encoder import (Report, encode_video, encode_video_wit
 from fakedetect_jax.media.errors import (AudioError, EmptyFileError, MediaError, MediaWarning,
                                          MissingFileError, NoFaceError, NotAVideoError,
                                          NoVideoStreamError, TruncatedVideoError)
-from fakedetect_jax.media.features import example_features
+from fakedetect_jax.media.features import as_stored, example_features
 from fakedetect_jax.media.write import write_video

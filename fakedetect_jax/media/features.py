@@ -23,3 +23,20 @@ def example_features(cfg: MediaConfig = MediaConfig()):
         else:
             feats[key] = tfds.features.Tensor(shape=shape, dtype=dtype)
     return tfds.features.FeaturesDict(feats)
+
+
+def as_stored(frames, cfg: MediaConfig = MediaConfig()):
+    """Face crops as a TFDS build stores and reads them back (JPEG round trip when
+    cfg.frames_encoding is jpeg): a detector scoring a fresh video should see what its
+    training examples looked like, compression included."""
+    if cfg.frames_encoding != "jpeg" or len(frames) == 0:
+        return frames
+    import numpy as np
+    import tensorflow_datasets as tfds  # lazy: pulls in TensorFlow
+
+    import tensorflow as tf
+
+    # The same encoder and (TensorFlow) decoder as building and reading the dataset.
+    feature = tfds.features.Image(shape=tuple(frames.shape[1:]), encoding_format="jpeg")
+    return np.stack([feature.decode_example(tf.constant(feature.encode_example(f))).numpy()
+                     for f in np.asarray(frames)])

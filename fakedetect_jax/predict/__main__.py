@@ -2,7 +2,8 @@
                                  [--explain OUT_DIR]
 python -m fakedetect_jax.predict --sample OUT.mp4 [--fake]
 
-Points a trained detector (the --workdir of python -m fakedetect_jax.main) at videos and prints,
+Points a trained detector (the --workdir of python -m fakedetect_jax.main, or a fused detector
+saved by experiments/synthetic_fusion.py) at videos and prints,
 per video, the verdict, the fake probability and the threshold it is compared with, each branch's
 score, per-frame scores, faces found and warnings. Folders are searched recursively for video
 files; one unreadable file is reported and the rest go on. --explain writes, per video, a contact
@@ -60,7 +61,8 @@ def table(results):
   rows = [("file", "verdict", "p(fake)", "threshold", "faces", "notes")]
   for r in results:
     if r["ok"]:
-      rows.append((r["file"], r["verdict"].upper(), f"{r['fake_probability']:.3f}",
+      p = r["fake_probability"]
+      rows.append((r["file"], r["verdict"].upper(), "-" if p is None else f"{p:.3f}",
                    f"{r['threshold']:.3f}", f"{r['faces_found']}/{r['frames']}",
                    "; ".join(r["warnings"])))
     else:
@@ -70,7 +72,7 @@ def table(results):
                    for row in rows).rstrip() + "\n"
 
 
-CSV_FIELDS = ("file", "ok", "verdict", "fake_probability", "threshold", "frames_score",
+CSV_FIELDS = ("file", "ok", "verdict", "fake_probability", "threshold", "branch_scores",
               "faces_found", "frames", "duration", "frame_scores", "warnings", "error")
 
 
@@ -80,7 +82,7 @@ def write_csv(results, out):
   for r in results:
     row = {k: r.get(k, "") for k in CSV_FIELDS}
     if r["ok"]:
-      row["frames_score"] = r["branches"]["frames"]["score"]
+      row["branch_scores"] = " ".join(f"{n}={b['score']}" for n, b in r["branches"].items())
       row["frame_scores"] = " ".join(str(s) for s in r["frame_scores"])
       row["warnings"] = "; ".join(r["warnings"])
     w.writerow(row)
@@ -108,7 +110,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m fakedetect_jax.predict", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("inputs", nargs="*", help="video files and/or folders")
-  parser.add_argument("--detector", help="a trained run's workdir")
+  parser.add_argument("--detector", help="a trained run's workdir or a saved fused detector")
   parser.add_argument("--format", default="table", choices=("table", "json", "csv"))
   parser.add_argument("--explain", metavar="OUT_DIR", help="write heatmap sheets and score plots")
   parser.add_argument("--sample", metavar="OUT.mp4", help="write a generated video and exit")
@@ -128,9 +130,9 @@ def main(argv=None):
     from fakedetect_jax import media
     from fakedetect_jax.errors import FakedetectError
     from fakedetect_jax.predict import clip
-    from fakedetect_jax.predict.detector import Detector
+    from fakedetect_jax.predict.detector import open_detector
     try:
-      detector = Detector(args.detector)
+      detector = open_detector(args.detector)
     except FakedetectError as e:
       print(f"error: {e}", file=err)
       return 2

@@ -3,10 +3,14 @@
 Result fields (JSON):
   file              the path as given (the web page: the uploaded file's name, never a path)
   ok                true; false with `error` (one line) when the file could not be read
-  verdict           "fake" | "real": fake_probability >= threshold
-  fake_probability  the video score in [0, 1] (the detector's video strategy over frame scores)
+  verdict           "fake" | "real": fake_probability >= threshold ("unknown" when no branch
+                    of a fused detector had input)
+  fake_probability  the video score in [0, 1] (a run: its video strategy over frame scores; a
+                    fused detector: the fusion of its branches)
   threshold         the detector's threshold (see predict.detector)
-  branches          {name: {"model", "score"}}; one branch so far: "frames"
+  branches          {name: {"model", "score"}}: "frames" for a run; each branch of a fused
+                    detector (score null without input; the lip-sync branch adds "offset", the
+                    best audio shift in frames, and "sync_score")
   frame_scores      fake probability of each sampled face crop
   frame_times       seconds of each sampled frame
   faces_found       sampled frames where the face detector found the face; `frames` in all
@@ -29,19 +33,24 @@ def analyse(detector, path, explain=False, name=None):
   """
   t0 = time.perf_counter()
   ex, report = media.encode_video_with_report(path, detector.encode_cfg)
-  scores = detector.frame_scores(ex["frames"])
-  p = detector.video_score(scores)
+  ex["frames"] = media.as_stored(ex["frames"], detector.media)
+  p, branches, scores = detector.score_example(ex)
   found = ex["face_found"].astype(bool)
   warnings = list(report.warnings)
   if not found.any():  # the media report says so too; this says what it means for the verdict
     warnings.append("no face found: the scores are of crops without a face, so the verdict "
                     "means little")
+  missing = [n for n, b in branches.items() if b["score"] is None]
+  if missing:
+    warnings.append(f"no input for {', '.join(missing)} (no face or no audio track): "
+                    f"fused without {'it' if len(missing) == 1 else 'them'}")
+  known = bool(np.isfinite(p))
   result = {
       "file": name if name is not None else str(path), "ok": True,
-      "verdict": "fake" if p >= detector.threshold else "real",
-      "fake_probability": round(p, 4), "threshold": round(detector.threshold, 4),
-      "branches": {"frames": {"model": detector.model_name, "score": round(p, 4)}},
-      "frame_scores": [round(float(s), 4) for s in scores],
+      "verdict": ("fake" if p >= detector.threshold else "real") if known else "unknown",
+      "fake_probability": round(float(p), 4) if known else None,
+      "threshold": round(detector.threshold, 4), "branches": branches,
+      "frame_scores": [round(float(s), 4) if np.isfinite(s) else None for s in scores],
       "frame_times": [round(float(t), 3) for t in ex["timestamps"]],
       "faces_found": int(found.sum()), "frames": int(len(found)),
       "duration": round(float(ex["duration"]), 3), "warnings": warnings,
@@ -81,6 +90,9 @@ def contact_sheet(result, crops, heat, cols=8, size=128):
   for i, (tile, s, t) in enumerate(zip(tiles, result["frame_scores"], result["frame_times"])):
     x, y = (i % cols) * size, (i // cols) * (size + cap)
     sheet.paste(Image.fromarray(tile), (x, y))
+    if s is None:  # no branch scored this frame
+      draw.text((x + 3, y + size + 2), f"{t:.2f}s  p=-", fill=(90, 90, 90))
+      continue
     colour = (190, 0, 0) if s >= result["threshold"] else (0, 110, 0)
     draw.text((x + 3, y + size + 2), f"{t:.2f}s  p={s:.3f}", fill=colour)
   return _png(sheet)
@@ -91,11 +103,13 @@ def score_plot(result):
   from matplotlib.figure import Figure  # no pyplot: safe from any thread
   fig = Figure(figsize=(6, 2.6), dpi=100)
   ax = fig.add_subplot()
-  t, s = result["frame_times"], result["frame_scores"]
+  t = result["frame_times"]
+  s = [np.nan if v is None else v for v in result["frame_scores"]]
   ax.plot(t, s, "o-", color="tab:red", label="frame fake probability")
   ax.axhline(result["threshold"], color="gray", ls="--", label=f"threshold {result['threshold']:.2f}")
-  ax.axhline(result["fake_probability"], color="tab:blue", ls=":",
-             label=f"video score {result['fake_probability']:.2f}")
+  if result["fake_probability"] is not None:
+    ax.axhline(result["fake_probability"], color="tab:blue", ls=":",
+               label=f"video score {result['fake_probability']:.2f}")
   ax.set(ylim=(-0.02, 1.02), xlabel="time (s)", ylabel="fake probability",
          title=f"{result['verdict'].upper()}: {result['file'].split('/')[-1]}")
   ax.legend(fontsize=7, loc="best")

@@ -56,6 +56,14 @@ def _media_config(config):
   return builder.builder_config.media
 
 
+def open_detector(path):
+  """A run's workdir (Detector) or a saved fused detector (predict.fused.FusedPredictor)."""
+  if os.path.exists(os.path.join(path, "fusion.json")):
+    from fakedetect_jax.predict.fused import FusedPredictor
+    return FusedPredictor(path)
+  return Detector(path)
+
+
 class Detector:
   """Loads once, compiles on first use; `predict.clip.analyse(detector, path)` may be called
   from several threads at once (the web server does)."""
@@ -64,9 +72,6 @@ class Detector:
     self.workdir = os.path.abspath(workdir)
     cfg_file = os.path.join(self.workdir, "config.json")
     best = os.path.join(self.workdir, "checkpoints", "best")
-    if os.path.exists(os.path.join(self.workdir, "fusion.json")):
-      raise ConfigError(f"{workdir}: a fused detector; predict reads single runs so far "
-                        "(pass one branch's training workdir)")
     if not os.path.exists(cfg_file) or not os.path.isdir(best) or not any(
         p.isdigit() for p in os.listdir(best)):
       raise ConfigError(f"{workdir}: not a trained run (expected config.json and "
@@ -163,6 +168,12 @@ class Detector:
 
   def video_score(self, frame_scores):
     return float(AGGREGATORS[self.strategy](np.asarray(frame_scores, np.float64)))
+
+  def score_example(self, ex):
+    """(fake probability, {branch: {model, score}}, per-frame scores) of an encoded video."""
+    scores = self.frame_scores(ex["frames"])
+    p = self.video_score(scores)
+    return p, {BRANCH: {"model": self.model_name, "score": round(p, 4)}}, scores
 
   # ---- detector.json -----------------------------------------------------------------------
   def _load_or_calibrate(self, calibrate):

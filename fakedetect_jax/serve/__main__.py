@@ -29,11 +29,11 @@ def main(argv=None):
   os.environ.setdefault("GLOG_minloglevel", "2")
 
   from fakedetect_jax.errors import FakedetectError
-  from fakedetect_jax.predict.detector import Detector
+  from fakedetect_jax.predict.detector import open_detector
   from fakedetect_jax.serve.server import Service, make_server
   log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
   try:
-    detector = Detector(args.detector)
+    detector = open_detector(args.detector)
     detector.warm_up()
   except FakedetectError as e:
     print(f"error: {e}", file=sys.stderr)
