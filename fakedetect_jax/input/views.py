@@ -104,6 +104,8 @@ def _write_cache(builder, split, data_config, prefix, keys, clip):
   size = data_config.image_size
   wanted = set(keys) | {"video_id", "method", data_config.label_key}
   has_category = "category" in features
+  # FakeAVCeleb stores the category as a ClassLabel (A-D), synthetic_av as text.
+  category_names = getattr(features["category"], "names", None) if has_category else None
 
   def prepare(ex):
     out = {k: ex[k] for k in wanted}
@@ -132,7 +134,8 @@ def _write_cache(builder, split, data_config, prefix, keys, clip):
     labels.append(int(ex[data_config.label_key]))
     methods.append(ex["method"].decode())
     ids.append(ex["video_id"].decode())
-    cats.append(ex["category"].decode() if has_category else "")
+    cats.append("" if not has_category else category_names[int(ex["category"])]
+                if category_names else ex["category"].decode())
   for k, a in arrays.items():
     a.flush()
     del a

@@ -1,0 +1,157 @@
+"""Audio-visual study: AUC per FakeAVCeleb category for each branch and for their fusion.
+
+  python -m fakedetect_jax.experiments run experiments/audio_visual.py --data_dir=D --workdir=W
+
+Branches (as in experiments/synthetic_fusion.py, whose configs are reused): spatial (MesoNet-4
+on frames, video label), temporal (transformer on clips, video label), lipsync (sync
+pre-training on real videos, then a classifier, video label) and audio (log-mel CNN, audio
+label). Each branch is trained on every category; its per-video scores on validation and test
+are stored, and the report fits the fusions (mean, max, logistic, mlp) on validation scores and
+scores them on test, so the fusion needs no extra run. A branch whose input a video lacks (no
+audio track, no face found) is masked for that video, as in synthetic_fusion. A category's AUC
+is that category's videos against RealVideo-RealAudio (the category comes from the video and
+audio labels).
+Datasets: FakeAVCeleb v1.2 (D/fakeavceleb, tfds build datasets/fakeavceleb) and the embedded
+synthetic_av (built on first use) with the same four categories. SEEDS seeds, mean ± std.
+
+FakeAVCeleb's builder samples 32 evenly spaced frames (not consecutive runs): the temporal and
+lip-sync branches then see clips of CLIP_LEN samples spread over the video.
+
+Writes W/report/audio_visual_<dataset>.{md,csv}.
+"""
+import functools
+import importlib.util
+import os
+
+import numpy as np
+
+from fakedetect_jax.experiments import Run, Eval
+from fakedetect_jax.experiments import report as tables
+
+SEEDS = (0, 1, 2)
+CLIP_LEN = 16
+BRANCHES = ("spatial", "temporal", "lipsync", "audio")
+DATASETS = (  # (name, dataset, builder config, its --tiny config)
+    ("fakeavceleb", "fakeavceleb", "v1.2", "v1.2"),
+    ("synthetic_av", "synthetic_av", "small_clips", "tiny"),
+)
+# Category of a video from its (video label, audio label), 0 = real, 1 = fake.
+CATEGORY = {(0, 0): "RealVideo-RealAudio", (0, 1): "RealVideo-FakeAudio",
+            (1, 0): "FakeVideo-RealAudio", (1, 1): "FakeVideo-FakeAudio"}
+
+
+@functools.lru_cache(maxsize=None)
+def _synthetic_fusion():
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_fusion.py")
+  spec = importlib.util.spec_from_file_location("synthetic_fusion", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _branch_configs(name, dataset, data_config, clip_len):
+  """{branch: [config, ...]} of synthetic_fusion, pointed at `dataset`."""
+  configs = _synthetic_fusion().branch_configs(data_config, 1.0, clip_len)
+  for runs_ in configs.values():
+    for c in runs_:
+      c.data.dataset = dataset
+      if name != "synthetic_av":
+        # synthetic_fusion trains each branch on its own synthetic methods; FakeAVCeleb's
+        # branches see every category, and the sync pre-training its real videos only.
+        c.data.train_methods = ("real",) if c.objective == "sync" else ()
+  return configs
+
+
+def runs(tiny=False):
+  out = []
+  for name, dataset, full_config, tiny_config in DATASETS:
+    clip_len = 4 if tiny else CLIP_LEN  # tiny data has 4 frames per video
+    configs = _branch_configs(name, dataset, tiny_config if tiny else full_config, clip_len)
+    evals = (Eval("validation", dataset, tiny_config if tiny else full_config, "validation"),
+             Eval("test", dataset, tiny_config if tiny else full_config, "test"))
+    for seed in SEEDS[:1] if tiny else SEEDS:
+      for branch in BRANCHES:
+        prev = None
+        for c in configs[branch]:
+          sync = c.objective == "sync"
+          run_name = f"{name}-{branch}{'_sync' if sync else ''}-s{seed}"
+          out.append(Run(name=run_name, config=c, seed=seed, init_from=prev,
+                         evals=() if sync else evals,
+                         tags={"av_dataset": name, "branch": branch}))
+          prev = run_name
+  return out
+
+
+def _videos(rows):
+  """{video id: row} of the stored per-video results."""
+  return {v["id"]: v for r in rows for v in r["videos"]}
+
+
+def _scores(rows_by_branch, branches, ids):
+  """[videos, branches] scores, NaN where a branch has no score or lacks its input (NEEDS of
+  synthetic_fusion: no face, no audio track, as its view recorded)."""
+  needs = _synthetic_fusion().NEEDS
+  out = np.full((len(ids), len(branches)), np.nan)
+  for j, b in enumerate(branches):
+    videos = _videos(rows_by_branch[b])
+    for i, vid in enumerate(ids):
+      v = videos.get(vid, {})
+      if all(v.get(f"has_{k}", True) for k in needs.get(b, ())):
+        out[i, j] = v.get("score", np.nan)
+  return out
+
+
+def _table(videos, ids):
+  cat = [CATEGORY.get((videos[i].get("video_label", videos[i]["label"]),
+                       videos[i].get("audio_label", 0)), "") for i in ids]
+  return {"label": np.array([videos[i]["label"] for i in ids]), "category": np.array(cat),
+          "method": np.array([videos[i]["method"] for i in ids])}
+
+
+def one_result(rows, fusion_lib):
+  """{'branch <b>' | 'fusion <rule>': {'overall': auc, category: auc}} of one dataset and seed."""
+  sf = _synthetic_fusion()
+  by = {split: {} for split in ("validation", "test")}
+  for r in rows:
+    by[r["eval"]].setdefault(r["branch"], []).append(r)
+  branches = [b for b in BRANCHES if b in by["test"]]
+  if not branches:
+    return {}
+  test_videos = _videos([r for b in branches for r in by["test"][b]])
+  ids = sorted(test_videos)
+  test_t, test_s = _table(test_videos, ids), _scores(by["test"], branches, ids)
+  out = {f"branch {b}": sf.auc_rows(test_t, test_s[:, j]) for j, b in enumerate(branches)}
+  if all(b in by["validation"] for b in branches):
+    val_videos = _videos([r for b in branches for r in by["validation"][b]])
+    vids = sorted(val_videos)
+    val_t, val_s = _table(val_videos, vids), _scores(by["validation"], branches, vids)
+    for method in fusion_lib.METHODS:
+      if method not in ("mean", "max") and len(set(val_t["label"])) < 2:
+        continue  # a learned fusion needs both classes in validation
+      f = fusion_lib.Fusion(method, branches).fit(val_s, np.isfinite(val_s), val_t["label"])
+      out[f"fusion {method}"] = sf.auc_rows(test_t, f.predict(test_s, np.isfinite(test_s)))
+  return out
+
+
+def report(rows, out_dir):
+  from fakedetect_jax import fusion
+  rows = [r for r in rows if r.get("av_dataset")]
+  sf = _synthetic_fusion()
+  for name, *_ in DATASETS:
+    mine = [r for r in rows if r["av_dataset"] == name]
+    per_seed = [one_result([r for r in mine if r["seed"] == s], fusion)
+                for s in sorted({r["seed"] for r in mine})]
+    names = list(dict.fromkeys(k for res in per_seed for k in res))
+    if not names:
+      continue
+    cols = ["overall", *sf.CATEGORIES]
+    body = []
+    for n in names:
+      cells = []
+      for c in cols:
+        v = [res[n][c] for res in per_seed if n in res and tables.finite(res[n].get(c))]
+        cells.append(tables.fmt((float(np.mean(v)), float(np.std(v)), len(v)) if v else None))
+      body.append([n] + cells)
+    tables.write_table(out_dir, f"audio_visual_{name}", ["test AUC"] + cols, body,
+                       f"{name}: test AUC per category, each branch and the fusions "
+                       f"(mean ± std over {len(per_seed)} seeds)")

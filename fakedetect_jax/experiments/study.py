@@ -1,0 +1,134 @@
+"""What a study is: a list of runs, each a training config plus the evaluations made with its
+best checkpoint, and how a run's config is built (data_dir, seed, --tiny settings).
+
+A study file (experiments/<study>.py) defines
+
+    def runs(tiny=False) -> [Run, ...]      # every run, in order
+    def report(rows, out_dir) -> None       # tables and plots from stored result rows
+
+`rows` are dicts, one per (run, evaluation), written by the runner (see runner.py).
+"""
+import copy
+import dataclasses
+import importlib.util
+import os
+from typing import Dict, Optional, Tuple
+
+from fakedetect_jax.errors import ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# --tiny: small inputs and a handful of steps, for CI and smoke tests. Batches divide by the 8
+# simulated devices of the tests.
+TINY = {"data.image_size": 32, "total_steps": 2, "batch_size": 8, "eval.batch_size": 8,
+        "log_every": 2, "eval_every": 2, "checkpoint_every": 2, "optimizer.warmup_steps": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Eval:
+  """One evaluation of a trained run: a dataset's split, optionally perturbed."""
+  name: str                          # key of the result, e.g. 'celeb_df_v2' or 'jpeg_3'
+  dataset: str                       # a builder in datasets/
+  data_config: str                   # its TFDS config
+  split: str = "test"
+  methods: Tuple[str, ...] = ()      # keep only these methods ('real' = real videos); () = all
+  perturbation: Optional[str] = None  # a kind of input/augment.LEVELS
+  level: int = 0                     # its severity, 1-5
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run (its own workdir) and the evaluations of its best checkpoint."""
+  name: str                          # unique in the study; the workdir's folder name
+  config: object                     # 'xception.py:dataset=ffpp' (in configs/) or a ConfigDict
+  evals: Tuple[Eval, ...]
+  seed: int = 0
+  overrides: Dict[str, object] = dataclasses.field(default_factory=dict)
+  tiny: Dict[str, object] = dataclasses.field(default_factory=dict)  # on top of TINY
+  init_from: Optional[str] = None    # a run of the same study whose best checkpoint starts this one
+  tags: Dict[str, object] = dataclasses.field(default_factory=dict)  # columns of the tables
+
+
+def load_study(path):
+  """The study module of a file (experiments/<study>.py)."""
+  if not os.path.exists(path):
+    raise ConfigError(f"study file {path} not found")
+  name = "study_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  for attr in ("runs", "report"):
+    if not hasattr(module, attr):
+      raise ConfigError(f"study file {path} defines no {attr}(): a study defines runs(tiny) and "
+                        f"report(rows, out_dir)")
+  return module
+
+
+def study_runs(module, tiny):
+  runs = list(module.runs(tiny=tiny))
+  names = [r.name for r in runs]
+  if len(set(names)) != len(names):
+    raise ConfigError(f"run names must be unique; repeated: "
+                      f"{sorted({n for n in names if names.count(n) > 1})}")
+  for r in runs:
+    if r.init_from is not None and r.init_from not in names[:names.index(r.name)]:
+      raise ConfigError(f"run {r.name}: init_from {r.init_from!r} is not an earlier run")
+  return runs
+
+
+def shard_runs(runs, shard):
+  """The runs of shard 'i/n'. A run and the runs it starts from stay on one shard."""
+  if not shard:
+    return runs
+  try:
+    i, n = (int(x) for x in shard.split("/"))
+    assert 0 <= i < n
+  except (ValueError, AssertionError):
+    raise ConfigError(f"--shard {shard!r}: expected i/n with 0 <= i < n, e.g. 0/4") from None
+  root = {}
+  for r in runs:
+    root[r.name] = root[r.init_from] if r.init_from else r.name
+  chains = list(dict.fromkeys(root.values()))
+  return [r for r in runs if chains.index(root[r.name]) % n == i]
+
+
+def config_file(spec):
+  """'xception.py:size=64' -> the ConfigDict of configs/xception.py with that argument."""
+  file, _, arg = spec.partition(":")
+  path = os.path.join(REPO, "configs", file)
+  if not os.path.exists(path):
+    raise ConfigError(f"config file {path} not found")
+  spec_ = importlib.util.spec_from_file_location("config_" + file[:-3], path)
+  module = importlib.util.module_from_spec(spec_)
+  spec_.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def set_field(config, dotted, value):
+  *parents, leaf = dotted.split(".")
+  node = config
+  for p in parents:
+    node = node[p]
+  if leaf not in node:
+    raise ConfigError(f"override {dotted}: the config has no field {leaf!r}")
+  node[leaf] = tuple(value) if isinstance(value, list) else value
+
+
+def build_config(run, data_dir, tiny, workdir_of):
+  """The run's ConfigDict: config file + overrides + seed + data_dir (+ tiny settings).
+
+  workdir_of: run name -> workdir, for init_from.
+  """
+  config = (config_file(run.config) if isinstance(run.config, str)
+            else copy.deepcopy(run.config))
+  settings = dict(run.overrides)
+  if tiny:
+    settings.update(TINY)
+    settings.update(run.tiny)
+  for key, value in settings.items():
+    set_field(config, key, value)
+  config.seed = run.seed
+  config.data.data_dir = data_dir
+  if run.init_from:
+    config.init_from = workdir_of(run.init_from)
+  return config

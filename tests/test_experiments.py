@@ -1,0 +1,194 @@
+"""Studies end to end with --tiny on the embedded dataset and the builders' replicas: tables of the
+right shape with finite numbers, skipped finished runs, resumed unfinished ones, a broken run
+reported while the others finish, missing datasets named with their download instructions, and
+`report` regenerating every table from stored results alone.
+
+Every study command runs as a user runs it (a subprocess). One simulated device and a shared
+JAX compilation cache keep the many tiny trainings (the same shapes again and again) cheap.
+"""
+import csv
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from fakedetect_jax.experiments import Eval, Run, study as study_lib
+from fakedetect_jax.testing import contract, replicas
+
+
+@pytest.fixture(scope="session")
+def study_env(synthetic_tiny, tmp_path_factory):
+  """(env, data_dir): the embedded tiny dataset plus every gated dataset's replica, built once
+  with the replicas' tiny media, in one data_dir."""
+  import tensorflow_datasets as tfds
+  from fakedetect_jax.input import sources
+  _, data_dir = synthetic_tiny
+  manual = tmp_path_factory.mktemp("manual")
+  ff, dfd = replicas.write_ffpp(str(manual / "ffpp"))
+  builds = [("ffpp", "c23", ff), ("ffpp", "dfd_c23", dfd),
+            ("celeb_df", "v2", replicas.write_celeb_df(str(manual / "celeb_df"))),
+            ("dfdc", "full", replicas.write_dfdc(str(manual / "dfdc"))),
+            ("dfdc", "preview", replicas.write_dfdcp(str(manual / "dfdcp"))),
+            ("fakeavceleb", "v1.2", replicas.write_fakeavceleb(str(manual / "fakeavceleb")))]
+  for name, config, replica in builds:
+    builder = sources.import_builder_module(name).Builder(
+        data_dir=data_dir, config=config, media=contract.TINY_MEDIA, workers=1)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=replica.manual_dir))
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             FAKEDETECT_MEDIA=contract.TINY_MEDIA,
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return env, data_dir
+
+
+def experiments(env, *args, timeout=600):
+  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.experiments", *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=timeout)
+  return proc.returncode, proc.stdout + proc.stderr
+
+
+def run_study(study_env, study, workdir, *extra, in_process=True):
+  """`run STUDY --tiny`, by default with every run in one process (one start-up for all)."""
+  env, data_dir = study_env
+  return experiments(env, "run", study, f"--data_dir={data_dir}", f"--workdir={workdir}",
+                     "--tiny", *extra, *(["--in_process"] if in_process else []))
+
+
+def read_csv(path):
+  with open(path) as f:
+    return list(csv.reader(f))
+
+
+def numbers(cells):
+  """The mean of each 'mean ± std' cell, as floats."""
+  return [float(c.split(" ± ")[0]) for c in cells]
+
+
+def test_leaderboard_tiny_on_replicas(study_env, tmp_path):
+  rc, out = run_study(study_env, "experiments/leaderboard.py", tmp_path, "--only=meso4-s0")
+  assert rc == 0, out[-3000:]
+  header, *body = read_csv(tmp_path / "report" / "leaderboard.csv")
+  ours = [r for r in body if r[0] == "meso4"]
+  assert [r[1] for r in ours] == ["FF++ c23", "Celeb-DF v2", "DFD", "DFDC", "DFDC preview"]
+  assert all(math.isfinite(v) for r in ours for v in numbers(r[2:6]))
+  xception = {r[1]: r for r in body if r[0] == "xception"}
+  assert xception["Celeb-DF v2"][7] == "0.7365" and "DeepfakeBench" in xception["DFD"][8]
+  rows = {r["eval"]: r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))}
+  assert set(rows) == {"ffpp_c23", "celeb_df_v2", "dfd", "dfdc", "dfdc_preview"}
+  for key in ("config_hash", "git_commit", "dataset", "data_config", "dataset_version",
+              "checkpoint_step", "seed", "train_dataset"):
+    assert all(r[key] != "" for r in rows.values()), key
+  assert rows["dfd"]["data_config"] == "dfd_c23" and rows["dfd"]["checkpoint_step"] in "12"
+
+
+def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
+  rc, out = run_study(study_env, "experiments/cross_dataset.py", tmp_path / "cross",
+                      "--only=ffpp_c23_Deepfakes-s0,celeb_df_v2-s0")
+  assert rc == 0, out[-3000:]
+  header, *body = read_csv(tmp_path / "cross" / "report" / "cross_dataset_auc.csv")
+  assert [r[0] for r in body] == ["ffpp_c23_Deepfakes", "celeb_df_v2"]
+  assert header[1:] == ["FF++ c23", "FF++ Deepfakes", "FF++ Face2Face", "FF++ FaceSwap",
+                        "FF++ NeuralTextures", "FF++ FaceShifter", "Celeb-DF v2", "DFD", "DFDC",
+                        "DFDC preview"]
+  assert all(math.isfinite(v) for r in body for v in numbers(r[1:]))
+  assert os.path.getsize(tmp_path / "cross" / "report" / "cross_dataset_auc.png") > 1000
+
+  rc, out = run_study(study_env, "experiments/robustness.py", tmp_path / "rob", "--only=meso4-s0")
+  assert rc == 0, out[-3000:]
+  header, *body = read_csv(tmp_path / "rob" / "report" / "robustness.csv")
+  assert [r[1] for r in body] == ["jpeg", "blur", "noise", "downscale"]
+  assert all(len(r) == 8 and all(math.isfinite(v) for v in numbers(r[2:])) for r in body)
+  assert len({r[2] for r in body}) == 1  # one clean score for every distortion
+  for kind in ("jpeg", "blur", "noise", "downscale"):
+    assert os.path.exists(tmp_path / "rob" / "report" / f"robustness_{kind}.png")
+
+
+def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
+  rc, out = run_study(study_env, "experiments/audio_visual.py", tmp_path, "--only=spatial,audio")
+  assert rc == 0, out[-3000:]
+  for dataset in ("fakeavceleb", "synthetic_av"):
+    header, *body = read_csv(tmp_path / "report" / f"audio_visual_{dataset}.csv")
+    assert header == ["test AUC", "overall", "RealVideo-FakeAudio", "FakeVideo-RealAudio",
+                      "FakeVideo-FakeAudio"]
+    assert [r[0] for r in body] == ["branch spatial", "branch audio", "fusion mean", "fusion max",
+                                    "fusion logistic", "fusion mlp"]
+    assert all(math.isfinite(v) for r in body for v in numbers(r[1:])), body
+
+
+BROKEN_STUDY = '''
+from fakedetect_jax.experiments import Eval, Run
+from fakedetect_jax.experiments import report as tables
+
+CONFIG = "meso4.py:dataset=synthetic_av,data_config=tiny,size=32"
+EVALS = (Eval("test", "synthetic_av", "tiny"),)
+
+
+def runs(tiny=False):
+  return [Run("good-s0", CONFIG, EVALS, seed=0, tags={"kind": "good"}),
+          Run("broken", CONFIG, EVALS, overrides={"model.name": "no_such_model"}),
+          Run("after_broken", CONFIG, EVALS, init_from="broken"),
+          Run("good-s1", CONFIG, EVALS, seed=1, tags={"kind": "good"})]
+
+
+def report(rows, out_dir):
+  cells = tables.group(rows, ("kind",), "video_auc")
+  tables.write_table(out_dir, "seeds", ["kind", "video AUC", "seeds"],
+                     [[k[0], tables.fmt(v), v[2]] for k, v in cells.items()])
+'''
+
+
+def test_runner_skips_resumes_reports_failures_and_regenerates(study_env, tmp_path):
+  study = tmp_path / "two_seeds.py"
+  study.write_text(BROKEN_STUDY)
+  work = tmp_path / "work"
+  rc, out = run_study(study_env, str(study), work)
+  assert rc == 1
+  assert "2 of 4 runs finished" in out and "broken: failed" in out and "no_such_model" in out
+  assert "after_broken: blocked" in out
+  header, row = read_csv(work / "report" / "seeds.csv")
+  assert row[0] == "good" and " ± " in row[1] and row[2] == "2"  # mean ± std over two seeds
+
+  # An unfinished run (an evaluation lost) resumes, in a process of its own (the default);
+  # finished runs are skipped.
+  os.remove(work / "runs" / "good-s1" / "experiment.json")
+  os.remove(work / "runs" / "good-s1" / "evals" / "test.json")
+  rc, out = run_study(study_env, str(study), work, "--only=good", in_process=False)
+  assert rc == 0, out[-3000:]
+  assert "good-s0: finished before, skipped" in out and "good-s1: finished" in out
+  log = (work / "runs" / "good-s1" / "log.txt").read_text()
+  assert log.count("is finished (step 2)") == 1  # trained once, only re-evaluated
+
+  # Every table from the stored rows alone.
+  before = {p: (work / "report" / p).read_bytes() for p in ("seeds.csv", "seeds.md", "rows.csv")}
+  for p in before:
+    os.remove(work / "report" / p)
+  rc, out = experiments(study_env[0], "report", str(work))
+  assert rc == 0, out
+  assert {p: (work / "report" / p).read_bytes() for p in before} == before
+
+
+def test_missing_dataset_is_named_with_instructions_per_run(study_env, tmp_path):
+  env, _ = study_env
+  rc, out = experiments(env, "run", "experiments/leaderboard.py", f"--data_dir={tmp_path / 'none'}",
+                        f"--workdir={tmp_path / 'work'}", "--only=meso4-s0,xception-s0")
+  assert rc == 1
+  assert "meso4-s0: dataset ffpp/c23 is not prepared" in out
+  assert "xception-s0: dataset celeb_df/v2 is not prepared" in out
+  assert "download-FaceForensics.py" in out and "tfds build datasets/ffpp --config=c23" in out
+  assert "0 of 2 runs finished" in out and not os.path.exists(tmp_path / "work" / "runs" /
+                                                              "meso4-s0" / "checkpoints")
+
+
+def test_shards_split_runs_and_keep_chains_together():
+  e = (Eval("t", "synthetic_av", "tiny"),)
+  runs = [Run("a", "meso4.py", e), Run("b", "meso4.py", e), Run("b2", "meso4.py", e, init_from="b"),
+          Run("c", "meso4.py", e)]
+  shards = [[r.name for r in study_lib.shard_runs(runs, f"{i}/2")] for i in range(2)]
+  assert shards == [["a", "c"], ["b", "b2"]]
+  with pytest.raises(ValueError, match="i/n"):
+    study_lib.shard_runs(runs, "2/2")
