@@ -32,7 +32,7 @@ sys.path.insert(0, REPO)
 
 from fakedetect_jax import config_lib, input as input_lib, models  # noqa: E402
 from fakedetect_jax.evaluate import metrics  # noqa: E402
-from fakedetect_jax.fusion import METHODS, Fusion, save_detector  # noqa: E402
+from fakedetect_jax.fusion import METHODS, Fusion, blink, save_detector  # noqa: E402
 from fakedetect_jax.input import sources  # noqa: E402
 from fakedetect_jax.predict.detector import choose_threshold  # noqa: E402
 from fakedetect_jax.train import loop, state as state_lib  # noqa: E402
@@ -127,6 +127,19 @@ def split_table(data_config, data_dir, split):
           "has_audio": has_audio, "has_face": has_face}
 
 
+def blink_table(data_config, data_dir, split, ids):
+  """[len(ids), len(blink.FEATURES)] blink features of each video, read from the TFDS split
+  (eye-aspect-ratio series and timestamps; the frames are not decoded)."""
+  import tensorflow_datasets as tfds
+  builder = sources.get_builder("synthetic_av", data_config, data_dir)
+  ds = builder.as_dataset(split=split, decoders={"frames": tfds.decode.SkipDecoding()})
+  found = {}
+  for ex in tfds.as_numpy(ds):
+    found[ex["video_id"].decode()] = blink.blink_features(
+        ex["eye_aspect_ratio"][None], ex["timestamps"][None], ex["mouth_found"][None])[0]
+  return np.stack([found[str(v)] for v in ids])
+
+
 def auc_rows(table, scores):
   """{'overall': AUC, each category and method: AUC of those videos against the real ones}."""
   real = table["label"] == 0
@@ -155,6 +168,8 @@ def main(argv=None):
   p.add_argument("--temporal_clip_len", type=int, help="default: --clip_len")
   p.add_argument("--steps", default="", help="per-run steps, e.g. temporal=150,lipsync_sync=100")
   p.add_argument("--branches", default="spatial,temporal,lipsync,audio")
+  p.add_argument("--blink", action="store_true",
+                 help="learned fusions also read the eye-blink features (fusion/blink.py)")
   p.add_argument("--config", default=None,
                  help="arguments of configs/fusion.py (e.g. 'scale=0.5'); it then sets the "
                       "data config, clip lengths, steps and branches")
@@ -196,22 +211,26 @@ def main(argv=None):
   test_s, test_m, test_t = matrix("test")
   results = {"branches": {n: auc_rows(test_t, test_s[:, i]) for i, n in enumerate(names)},
              "fusion": {}}
+  extra = {"validation": None, "test": None}
+  if args.blink:
+    extra = {s: blink_table(args.data_config, args.data_dir, s, t["ids"])
+             for s, t in (("validation", val_t), ("test", test_t))}
   fusions = {}
   for method in METHODS:
-    f = Fusion(method, names).fit(val_s, val_m, val_t["label"])
-    fusions[method] = f
-    results["fusion"][method] = auc_rows(test_t, f.predict(test_s, test_m))
+    f = Fusion(method, names, extra_names=blink.FEATURES if args.blink else ())
+    fusions[method] = f.fit(val_s, val_m, val_t["label"], extra=extra["validation"])
+    results["fusion"][method] = auc_rows(test_t, f.predict(test_s, test_m, extra["test"]))
   # The verdict threshold, like a single run's (predict.detector): best balanced accuracy on
   # validation; the media config: the one the branches' training examples were encoded with.
   saved = fusions["logistic"]
-  val_fused = saved.predict(val_s, val_m)
+  val_fused = saved.predict(val_s, val_m, extra["validation"])
   ok = np.isfinite(val_fused)
   threshold, bal = choose_threshold(val_t["label"][ok], val_fused[ok])
   builder = sources.get_builder("synthetic_av", args.data_config, args.data_dir)
   save_detector(os.path.join(args.workdir, "detector"), final_dirs, saved, threshold,
                 f"best balanced accuracy on validation video scores ({bal:.3f})",
                 dataclasses.asdict(builder.builder_config.media))
-  test_fused = {m: f.predict(test_s, test_m) for m, f in fusions.items()}
+  test_fused = {m: f.predict(test_s, test_m, extra["test"]) for m, f in fusions.items()}
   per_video = {str(v): {**{n: _finite(test_s[i, j]) for j, n in enumerate(names)},
                         **{"fusion_" + m: _finite(p[i]) for m, p in test_fused.items()},
                         "method": str(test_t["method"][i]), "label": int(test_t["label"][i])}

@@ -66,3 +66,29 @@ def test_blink_features():
   assert count_blinks(ear[0]) == 2
   assert feats[0, 0] == pytest.approx(2 / (49 / 25.0))
   assert feats[0, 3] == pytest.approx(0.1) and np.isnan(feats[1]).all()
+
+
+def test_blink_features_feed_the_learned_fusion():
+  """Fakes that never blink (In Ictu Oculi): the branch scores are noise, the blink rate is not;
+  the fusion reading blink features finds them, keeps them through save/load, and refuses to
+  predict without them."""
+  def videos(n, seed):
+    r = np.random.default_rng(seed)
+    y = r.integers(0, 2, n)
+    ear = np.full((n, 100), 0.3) + 0.01 * r.normal(size=(n, 100))
+    for i in np.flatnonzero(y == 0):  # real people blink two or three times in 4 s
+      for start in r.choice(np.arange(5, 90, 12), r.integers(2, 4), replace=False):
+        ear[i, start:start + 4] = 0.1
+    t = np.tile(np.arange(100) / 25.0, (n, 1))
+    return r.uniform(size=(n, 2)), y, blink_features(ear, t)
+
+  s, y, extra = videos(200, 0)
+  f = Fusion("logistic", ["a", "b"], extra_names=("blink_rate", "ear_mean", "ear_std", "ear_min"))
+  f.fit(s, None, y, extra=extra)
+  ts, ty, textra = videos(200, 1)
+  assert metrics.auc(ty, f.predict(ts, None, textra)) > 0.95
+  assert metrics.auc(ty, Fusion("logistic", ["a", "b"]).fit(s, None, y).predict(ts)) < 0.7
+  g = Fusion.from_dict(f.to_dict())
+  np.testing.assert_allclose(g.predict(ts, None, textra), f.predict(ts, None, textra))
+  with pytest.raises(ValueError, match="extra features"):
+    g.predict(ts, None)

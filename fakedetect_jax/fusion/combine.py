@@ -43,14 +43,26 @@ def _balanced_rows(labels, seed):
 class Fusion:
   """One fusion rule over branches `names`; `fit` (learned rules) then `predict`."""
 
-  def __init__(self, method, names, params=None):
+  def __init__(self, method, names, params=None, extra_names=()):
+    """extra_names: per-video features beside the branch scores that the learned rules read
+    (e.g. blink.FEATURES); `fit` and `predict` then take them as `extra` [N, E]."""
     if method not in METHODS:
       raise ValueError(f"unknown fusion {method!r}; known: {', '.join(METHODS)}")
     self.method, self.names, self.params = method, list(names), params or {}
+    self.extra_names = list(extra_names) if method in ("logistic", "mlp") else []
+
+  def _extra(self, extra):
+    if not self.extra_names:
+      return None
+    if extra is None or np.shape(extra)[-1] != len(self.extra_names):
+      raise ValueError(f"this fusion reads {len(self.extra_names)} extra features "
+                       f"({', '.join(self.extra_names)}); got {None if extra is None else np.shape(extra)}")
+    return extra
 
   def fit(self, scores, mask, labels, extra=None, seed=0):
     if self.method in ("mean", "max"):
       return self
+    extra = self._extra(extra)
     x = features(scores, mask, extra)
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = (x - mu) / sd
@@ -80,7 +92,7 @@ class Fusion:
     elif self.method == "max":
       out = np.max(np.where(mask, scores, -np.inf), 1)
     else:
-      h = (features(scores, mask, extra) - np.asarray(self.params["mean"])) / np.asarray(
+      h = (features(scores, mask, self._extra(extra)) - np.asarray(self.params["mean"])) / np.asarray(
           self.params["std"])
       layers = self.params["layers"]
       for i, (w, b) in enumerate(layers):
@@ -91,8 +103,9 @@ class Fusion:
     return np.where(any_branch, out, np.nan)
 
   def to_dict(self):
-    return {"method": self.method, "names": self.names, "params": self.params}
+    return {"method": self.method, "names": self.names, "params": self.params,
+            "extra_names": self.extra_names}
 
   @classmethod
   def from_dict(cls, d):
-    return cls(d["method"], d["names"], d["params"])
+    return cls(d["method"], d["names"], d["params"], d.get("extra_names", ()))

@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from fakedetect_jax import models
+from fakedetect_jax.fusion import blink
 from fakedetect_jax.fusion.combine import Fusion
 from fakedetect_jax.train.step import prepare_inputs
 
@@ -147,7 +148,12 @@ class FusedDetector:
         reports[name] = {"offset": int(np.round(np.median(r["offset"]))),
                          "sync_score": float(np.mean(r["sync_score"]))}
     row = np.array([[np.nan if scores[n] is None else scores[n] for n in self.fusion.names]])
-    out = {"branches": scores, "fake_prob": float(self.fusion.predict(row)[0])}
+    extra = None
+    if self.fusion.extra_names:  # the blink cue: eye-aspect-ratio series of the sampled frames
+      extra = blink.blink_features(np.asarray(ex["eye_aspect_ratio"])[None],
+                                   np.asarray(ex["timestamps"])[None],
+                                   np.asarray(ex["mouth_found"])[None])
+    out = {"branches": scores, "fake_prob": float(self.fusion.predict(row, extra=extra)[0])}
     if details:
       out.update(rows=rows, reports=reports)
     return out
