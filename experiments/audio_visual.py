@@ -11,11 +11,10 @@ scores them on test, so the fusion needs no extra run. A branch whose input a vi
 audio track, no face found) is masked for that video, as in synthetic_fusion. A category's AUC
 is that category's videos against RealVideo-RealAudio (the category comes from the video and
 audio labels).
-Datasets: FakeAVCeleb v1.2 (D/fakeavceleb, tfds build datasets/fakeavceleb) and the embedded
-synthetic_av (built on first use) with the same four categories. SEEDS seeds, mean ± std.
-
-FakeAVCeleb's builder samples 32 evenly spaced frames (not consecutive runs): the temporal and
-lip-sync branches then see clips of CLIP_LEN samples spread over the video.
+Datasets: FakeAVCeleb v1.2 in its `v1.2_clips` build (D/fakeavceleb, `tfds build
+datasets/fakeavceleb --config=v1.2_clips`: 2 runs of CLIP_LEN consecutive frames per video, what
+the temporal and lip-sync branches need) and the embedded synthetic_av (built on first use) with
+the same four categories. SEEDS seeds, mean ± std. --tiny uses the `v1.2` replica (4 frames).
 
 Writes W/report/audio_visual_<dataset>.{md,csv}.
 """
@@ -32,7 +31,7 @@ SEEDS = (0, 1, 2)
 CLIP_LEN = 16
 BRANCHES = ("spatial", "temporal", "lipsync", "audio")
 DATASETS = (  # (name, dataset, builder config, its --tiny config)
-    ("fakeavceleb", "fakeavceleb", "v1.2", "v1.2"),
+    ("fakeavceleb", "fakeavceleb", "v1.2_clips", "v1.2"),
     ("synthetic_av", "synthetic_av", "small_clips", "tiny"),
 )
 # Category of a video from its (video label, audio label), 0 = real, 1 = fake.

@@ -19,6 +19,7 @@ from etils import epath
 
 from fakedetect_jax import builder_lib
 from fakedetect_jax.builder_lib import Item, LayoutError
+from fakedetect_jax.media import MediaConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,16 @@ class Builder(builder_lib.ManualVideoBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = [builder_lib.VideoConfig(
-        name="v1.2", description="FakeAVCeleb v1.2, identity-disjoint 70/15/15 splits.")]
+    BUILDER_CONFIGS = [
+        builder_lib.VideoConfig(
+            name="v1.2", description="FakeAVCeleb v1.2, identity-disjoint 70/15/15 splits."),
+        # The temporal and lip-sync branches need consecutive frames (lip motion, flicker):
+        # evenly spaced frames of a 7 s clip are ~0.2 s apart.
+        builder_lib.VideoConfig(
+            name="v1.2_clips", media=MediaConfig(num_frames=32, sampling="clips", clip_len=16),
+            description="FakeAVCeleb v1.2 as v1.2, with 2 runs of 16 consecutive frames per "
+                        "video, for the temporal and lip-sync branches."),
+    ]
     DEFAULT_BUILDER_CONFIG_NAME = "v1.2"
     DESCRIPTION = __doc__
     HOMEPAGE = "https://github.com/DASH-Lab/FakeAVCeleb"

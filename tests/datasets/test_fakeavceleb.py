@@ -5,6 +5,7 @@ import os
 import random
 import shutil
 
+import numpy as np
 import pytest
 from etils import epath
 
@@ -76,3 +77,14 @@ def test_missing_meta_data_fails_naming_it(replica, tmp_path):
         fav.index(str(manual))
     msg = str(err.value)
     assert "\n" not in msg and "meta_data.csv" in msg and "expected layout" in msg
+
+
+def test_clips_config_gives_two_runs_of_consecutive_frames():
+    """v1.2_clips: what the temporal and lip-sync branches read, on a 7 s clip at 25 fps (the
+    typical FakeAVCeleb video)."""
+    from fakedetect_jax.media import sample_indices
+    cfg = fav.Builder.builder_configs["v1.2_clips"].media
+    idx, padded = sample_indices(175, cfg)
+    runs = np.asarray(idx).reshape(2, 16)
+    assert not padded and np.all(np.diff(runs, axis=1) == 1) and runs[1, 0] > runs[0, -1]
+    assert fav.Builder.builder_configs["v1.2"].media.sampling == "even"
