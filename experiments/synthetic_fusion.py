@@ -50,22 +50,25 @@ def _config_file(name, arg):
   return module.get_config(arg)
 
 
-def branch_configs(data_config, scale, clip_len, steps=None, temporal_clip_len=None):
+def branch_configs(data_config, scale, clip_len, steps=None, temporal_clip_len=None,
+                   face_size=64):
   """{name: [config, ...]}: the runs of each branch in order (lipsync: sync, then classify).
 
-  steps: {run name (spatial, temporal, lipsync_sync, lipsync, audio): steps} overrides.
+  steps: {run name (spatial, temporal, lipsync_sync, lipsync, audio): steps} overrides;
+  face_size: input pixels of the spatial and temporal branches.
   """
   n = lambda steps: max(10, int(steps * scale))
   spatial = config_lib.base_config()
   spatial.model.name = "meso4"
   spatial.data.config = data_config
-  spatial.data.image_size = 64
+  spatial.data.image_size = face_size
   spatial.data.label_key = "video_label"
   spatial.data.train_methods = ("real", "voice", "blend", "blend-voice")
   spatial.batch_size, spatial.total_steps = 32, n(300)
   spatial.optimizer.learning_rate, spatial.optimizer.warmup_steps = 2e-3, 20
   temporal = _config_file("temporal", f"data_config={data_config},"
                                       f"clip_len={temporal_clip_len or clip_len},"
+                                      f"size={face_size},"
                                       f"steps={n(300)}")
   temporal.data.train_methods = ("real", "voice", "flicker", "flicker-voice")
   sync = _config_file("lipsync", f"data_config={data_config},clip_len={clip_len},"
@@ -166,6 +169,8 @@ def main(argv=None):
   p.add_argument("--clip_len", type=int, default=16)
   p.add_argument("--scale", type=float, default=1.0, help="multiplies every branch's steps")
   p.add_argument("--temporal_clip_len", type=int, help="default: --clip_len")
+  p.add_argument("--face_size", type=int, default=64,
+                 help="input pixels of the spatial and temporal branches")
   p.add_argument("--steps", default="", help="per-run steps, e.g. temporal=150,lipsync_sync=100")
   p.add_argument("--branches", default="spatial,temporal,lipsync,audio")
   p.add_argument("--blink", action="store_true",
@@ -180,9 +185,10 @@ def main(argv=None):
     fc = _config_file("fusion", args.config)
     args.data_config, args.clip_len = fc.data_config, fc.clip_len
     args.temporal_clip_len, names = fc.temporal_clip_len, list(fc.branches)
+    args.face_size = fc.face_size
     steps = {**dict(fc.steps), **steps}
   runs = branch_configs(args.data_config, args.scale, args.clip_len, steps,
-                        args.temporal_clip_len)
+                        args.temporal_clip_len, args.face_size)
   final_dirs, scores = {}, {"validation": {}, "test": {}}
   for name in names:
     prev = None
