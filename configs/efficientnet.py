@@ -6,7 +6,7 @@ python -m fakedetect_jax.main --config=configs/efficientnet.py:variant=b4_att,pr
 Arguments: variant (b0..b7 | b4_att; default b4), dataset, data_config, size (224 as in
 Bonettini et al.; any multiple of 32), steps, pretrained (.npz from `python -m
 fakedetect_jax.models convert`; B4's file serves B4Att too, its attention conv starts fresh),
-sbi, robust (see configs/xception.py).
+sbi, robust, accel (see configs/xception.py).
 Bonettini et al.: Adam at 1e-5 from ImageNet weights, batch 32; from scratch 1e-3 here.
 """
 from fakedetect_jax import config_lib
@@ -17,7 +17,8 @@ from fakedetect_jax.models import efficientnet
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, variant="b4", dataset="synthetic_av", data_config="small",
-                           size=224, steps=20000, pretrained="", sbi=0.0, robust=0.0)
+                           size=224, steps=20000, pretrained="", sbi=0.0, robust=0.0,
+                           accel="")
   variant = a.variant.replace("_att", "")
   if variant not in efficientnet.VARIANTS or a.variant.endswith("_att") and variant != "b4":
     raise ConfigError(f"unknown EfficientNet variant {a.variant!r}; known: "
@@ -33,4 +34,4 @@ def get_config(arg=None):
   c.optimizer.warmup_steps = 500
   c.pretrained = a.pretrained
   c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
-  return c
+  return config_lib.apply_accel(c, a.accel)

@@ -2,14 +2,15 @@
 
 python -m fakedetect_jax.main --config=configs/meso4.py:dataset=synthetic_av,size=256 --workdir=runs/meso4
 Arguments: dataset (a builder in datasets/), data_config (its TFDS config), size (input pixels,
-a multiple of 32), model (meso4 | mesoinception4), steps.
+a multiple of 32), model (meso4 | mesoinception4), steps, accel (cpu | gpu1 | gpu8 | tpu8: batch
+32 per device, bfloat16, learning rate scaled; docs/performance.md).
 """
 from fakedetect_jax import config_lib
 
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=256,
-                           model="meso4", steps=2000)
+                           model="meso4", steps=2000, accel="")
   c = config_lib.base_config()
   c.model.name = a.model
   c.data.dataset = a.dataset
@@ -18,4 +19,4 @@ def get_config(arg=None):
   c.total_steps = a.steps
   c.batch_size = 32
   c.optimizer.learning_rate = 1e-3
-  return c
+  return config_lib.apply_accel(c, a.accel)

@@ -5,7 +5,8 @@ python -m fakedetect_jax.main --config=configs/xception.py:pretrained=weights/xc
 Arguments: dataset, data_config, size (299 as in FF++; >= 32), steps, pretrained (an .npz from
 `python -m fakedetect_jax.models convert`, docs/pretrained.md; '' = from scratch), sbi (the
 share of real frames turned into self-blended fakes), robust (probability of each robustness
-distortion: JPEG, blur, noise, colour, down-up scaling).
+distortion: JPEG, blur, noise, colour, down-up scaling), accel (cpu | gpu1 | gpu8 | tpu8: batch
+32 per device, bfloat16, learning rate scaled; docs/performance.md).
 FF++'s recipe: Adam, learning rate 2e-4, batch 32, dropout 0.5 before the classifier.
 """
 from fakedetect_jax import config_lib
@@ -14,7 +15,7 @@ from fakedetect_jax.input import augment
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=299,
-                           steps=20000, pretrained="", sbi=0.0, robust=0.0)
+                           steps=20000, pretrained="", sbi=0.0, robust=0.0, accel="")
   c = config_lib.base_config()
   c.model.name = "xception"
   c.model.dropout = 0.5
@@ -25,4 +26,4 @@ def get_config(arg=None):
   c.optimizer.warmup_steps = 500
   c.pretrained = a.pretrained
   c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
-  return c
+  return config_lib.apply_accel(c, a.accel)

@@ -44,15 +44,15 @@ def _frames(w, h, n=300, seed=0):
         yield np.clip(img + g, 0, 255).astype(np.uint8)
 
 
-def make_video(path, name):
+def make_video(path, name, seconds=10):
     from fakedetect_jax.media import write_video
     w, h = SIZES[name]
     sr = 16000
-    t = np.arange(10 * sr) / sr
+    t = np.arange(seconds * sr) / sr
     speech_like = (0.2 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
                    + 0.02 * np.random.default_rng(1).standard_normal(len(t))).astype(np.float32)
-    write_video(path, _frames(w, h), fps=30, audio=speech_like, sample_rate=sr, crf=23,
-                preset="faster")
+    write_video(path, _frames(w, h, n=30 * seconds), fps=30, audio=speech_like, sample_rate=sr,
+                crf=23, preset="faster")
 
 
 def bare_decode(path, rgb=False):
@@ -96,7 +96,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workdir", default="/tmp/fakedetect_media_bench")
     ap.add_argument("--storage", action="store_true")
+    ap.add_argument("--tiny", action="store_true",
+                    help="CI smoke run: one 2 s 224p video, one repeat (in --workdir/tiny)")
     args = ap.parse_args()
+    seconds = 10
+    if args.tiny:
+        args.sizes, args.repeats, seconds = "224p", 1, 2
+        args.workdir = os.path.join(args.workdir, "tiny")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GLOG_minloglevel", "2")
     import warnings
@@ -114,7 +120,7 @@ def main():
     for name in args.sizes.split(","):
         path = os.path.join(args.workdir, f"{name}.mp4")
         if not os.path.exists(path):
-            make_video(path, name)
+            make_video(path, name, seconds)
         n = bare_decode(path)
         encode_video_with_report(path, cfg)  # warm up: graph creation, imports
         rows = []
@@ -128,7 +134,7 @@ def main():
         ta, ta2, tb = med(lambda r: r[0][0]), med(lambda r: r[1][0]), med(lambda r: r[2][0])
         ca, cb = med(lambda r: r[0][1]), med(lambda r: r[2][1])
         ex = result["ex"]
-        mbps = os.path.getsize(path) * 8 / 1e6 / 10
+        mbps = os.path.getsize(path) * 8 / 1e6 / seconds
         fmt = lambda t: f"{t:5.3f}s {n / t:5.0f}f/s"
         print(f"{name:>6} {mbps:5.1f} | {fmt(ta)} | {fmt(ta2)} | {fmt(tb)} | "
               f"{med(lambda r: r[2][0] / r[0][0]):5.2f} {med(lambda r: r[2][0] / r[1][0]):5.2f} | "

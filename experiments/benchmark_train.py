@@ -3,6 +3,7 @@
 python experiments/benchmark_train.py                      # every model at its default size
 python experiments/benchmark_train.py --model meso4 --batch 32 --size 256 --json out.json
 python experiments/benchmark_train.py --models xception,efficientnet_b4 --steps 5
+python experiments/benchmark_train.py --tiny                # CI smoke run: meso4, 32 px, seconds
 
 Prints examples/s, step time, compile time, the share of step time spent waiting for input
 (fed through the real input pipeline from a memory-resident frame source) and achieved FLOP/s
@@ -133,12 +134,17 @@ def main():
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   p.add_argument("--json", help="write the figures of --model to this file")
+  p.add_argument("--tiny", action="store_true",
+                 help="CI smoke run: --model (default meso4) at 32 px, batch 4, 2 steps")
   args = p.parse_args()
+  if args.tiny:
+    args.model = args.model or (None if args.models else "meso4")
+    args.size, args.batch, args.steps = args.size or 32, args.batch or 4, min(args.steps, 2)
   names = [args.model] if args.model else args.models.split(",") if args.models else models.names()
   unknown = sorted(set(names) - set(models.names()))
   if unknown:
     p.error(f"unknown models {unknown}; registered: {', '.join(models.names())}")
-  peak = matmul_peak()
+  peak = matmul_peak(512 if args.tiny else 2048)
   print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}; float32 matmul peak "
         f"{peak / 1e9:.1f} GFLOP/s")
   print("| model | batch | size | train ex/s | infer ex/s | step s | compile s | input wait "

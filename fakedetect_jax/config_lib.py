@@ -23,6 +23,28 @@ def parse_arg(arg, **defaults):
   return out
 
 
+def apply_accel(c, accel):
+  """Scales a config for an accelerator set: '' or 'cpu' leave it; 'gpuN' / 'tpuN' (N devices,
+  default 1) keep the config's batch per device, so the global batch and the learning rate
+  grow N-fold (the linear scaling rule, with at least 500 warmup steps), compute in bfloat16
+  (tests/test_performance.py: the loss curve stays near float32's) and read 4 batches ahead.
+  docs/performance.md has the expected step times and the input rate each needs."""
+  import re
+  m = re.fullmatch(r"(cpu|gpu|tpu)(\d*)", (accel or "cpu").lower())
+  if not m:
+    raise ConfigError(f"accel={accel!r}: expected cpu, gpuN or tpuN (e.g. gpu8)")
+  kind, n = m.group(1), int(m.group(2) or 1)
+  if kind == "cpu":
+    return c
+  c.batch_size *= n
+  c.eval.batch_size *= n
+  c.optimizer.learning_rate *= n
+  c.optimizer.warmup_steps = max(c.optimizer.warmup_steps, 500)
+  c.compute_dtype = "bfloat16"
+  c.data.prefetch = max(c.data.prefetch, 4)
+  return c
+
+
 def base_config():
   """Every field the train loop reads, with defaults; config files override what they need."""
   c = ml_collections.ConfigDict()

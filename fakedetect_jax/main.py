@@ -20,6 +20,8 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() with 
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
+flags.DEFINE_string("jax_cache_dir", None, "Persistent compilation cache ('' or none: off; "
+                    "default $FAKEDETECT_JAX_CACHE or ~/.cache/fakedetect_jax/jax_cache).")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -30,6 +32,8 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   import jax
+  from fakedetect_jax import perf
+  perf.enable_compilation_cache(FLAGS.jax_cache_dir)
   if FLAGS.coordinator_address or FLAGS.distributed:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   from fakedetect_jax.errors import DivergedError, FakedetectError

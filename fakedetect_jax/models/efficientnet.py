@@ -19,8 +19,8 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import (DepthwiseConv, Head, cam_tap, imagenet_normalize,
-                                          keras_bn)
+from fakedetect_jax.models.layers import (Conv1x1, DepthwiseConv, Head, cam_tap,
+                                          imagenet_normalize, keras_bn)
 
 # (width, depth, Keras default resolution, Keras top dropout) per variant.
 VARIANTS = {
@@ -77,9 +77,10 @@ class EfficientNet(nn.Module):
   def __call__(self, x, train=False):
     width = self.width or VARIANTS[self.variant][0]
     depth = self.depth or VARIANTS[self.variant][1]
-    conv = lambda f, k, name, **kw: nn.Conv(f, (k, k), padding="SAME", use_bias=False,
-                                            kernel_init=_conv_init, dtype=self.dtype, name=name,
-                                            **kw)
+    conv = lambda f, k, name, **kw: (
+        Conv1x1(f, kernel_init=_conv_init, dtype=self.dtype, name=name) if k == 1 and not kw
+        else nn.Conv(f, (k, k), padding="SAME", use_bias=False, kernel_init=_conv_init,
+                     dtype=self.dtype, name=name, **kw))
     bn = lambda name: keras_bn(train, self.dtype, name)
     x = imagenet_normalize(x.astype(self.dtype))
     x = nn.swish(bn("stem_bn")(conv(round_filters(32, width), 3, "stem_conv", strides=(2, 2))(x)))
@@ -92,9 +93,9 @@ class EfficientNet(nn.Module):
       x = nn.swish(bn(name + "bn")(x))
       # Squeeze-and-excite: 1x1 convs (with bias) on the pooled features, as Keras has them.
       se = jnp.mean(x, axis=(1, 2), keepdims=True)
-      se = nn.swish(nn.Conv(max(1, int(f_in * 0.25)), (1, 1), dtype=self.dtype,
+      se = nn.swish(Conv1x1(max(1, int(f_in * 0.25)), use_bias=True, dtype=self.dtype,
                             name=name + "se_reduce")(se))
-      se = nn.sigmoid(nn.Conv(f, (1, 1), dtype=self.dtype, name=name + "se_expand")(se))
+      se = nn.sigmoid(Conv1x1(f, use_bias=True, dtype=self.dtype, name=name + "se_expand")(se))
       x = bn(name + "project_bn")(conv(f_out, 1, name + "project_conv")(x * se))
       if stride == 1 and f_in == f_out:
         # Stochastic depth: drop the whole residual branch per example, rate growing with depth.

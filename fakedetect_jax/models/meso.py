@@ -6,6 +6,8 @@ scale and offset count as trainable; running statistics do not).
 import flax.linen as nn
 import jax.numpy as jnp
 
+from fakedetect_jax.models.layers import BatchNorm, max_pool_same
+
 
 class _ConvBlock(nn.Module):
   features: int
@@ -17,9 +19,9 @@ class _ConvBlock(nn.Module):
   def __call__(self, x, train):
     x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", dtype=self.dtype)(x)
     x = nn.relu(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                     dtype=self.dtype)(x)
-    return nn.max_pool(x, (self.pool, self.pool), strides=(self.pool, self.pool), padding="SAME")
+    x = BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+                  dtype=self.dtype)(x)
+    return max_pool_same(x, self.pool)
 
 
 class _Inception(nn.Module):
@@ -75,9 +77,9 @@ class MesoInception4(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     x = x.astype(self.dtype)
-    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                              dtype=self.dtype)
-    pool = lambda y, k: nn.max_pool(y, (k, k), strides=(k, k), padding="SAME")
+    bn = lambda: BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+                           dtype=self.dtype)
+    pool = max_pool_same
     x = pool(bn()(_Inception(1, 4, 4, 2, self.dtype)(x)), 2)
     x = pool(bn()(_Inception(2, 4, 4, 2, self.dtype)(x)), 2)
     x = _ConvBlock(16, 5, 2, self.dtype)(x, train)

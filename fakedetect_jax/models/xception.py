@@ -14,7 +14,7 @@ At 299 px: 20,806,952 trainable backbone parameters + 2,049 head (Keras: the sam
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import DepthwiseConv, Head, cam_tap, keras_bn
+from fakedetect_jax.models.layers import Conv1x1, DepthwiseConv, Head, cam_tap, keras_bn
 
 
 class SeparableConv(nn.Module):
@@ -25,7 +25,7 @@ class SeparableConv(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = DepthwiseConv(3, dtype=self.dtype, name="depthwise")(x)
-    return nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype, name="pointwise")(x)
+    return Conv1x1(self.features, dtype=self.dtype, name="pointwise")(x)
 
 
 class Xception(nn.Module):
@@ -44,8 +44,7 @@ class Xception(nn.Module):
     def residual(y, f):  # Keras' unnamed 1x1 stride-2 shortcut conv and its batch norm
       i = auto["n"]
       auto["n"] += 1
-      y = nn.Conv(w(f), (1, 1), strides=(2, 2), padding="SAME", use_bias=False,
-                  dtype=self.dtype, name=f"conv2d_{i}")(y)
+      y = Conv1x1(w(f), strides=2, dtype=self.dtype, name=f"conv2d_{i}")(y)
       return bn(f"batch_normalization_{i}")(y)
 
     def pool(y):
