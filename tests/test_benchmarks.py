@@ -39,6 +39,5 @@ def test_benchmark_train_tiny_writes_json(tmp_path):
 
 
 def test_benchmark_media_tiny(tmp_path):
-  pytest.importorskip("cv2")
   out = _run("experiments/benchmark_media.py", "--tiny", "--workdir", str(tmp_path))
   assert "224p" in out
