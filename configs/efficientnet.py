@@ -11,27 +11,17 @@ Bonettini et al.: Adam at 1e-5 from ImageNet weights, batch 32; from scratch 1e-
 """
 from fakedetect_jax import config_lib
 from fakedetect_jax.errors import ConfigError
-from fakedetect_jax.input import augment
 from fakedetect_jax.models import efficientnet
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, variant="b4", dataset="synthetic_av", data_config="small",
-                           size=224, steps=20000, pretrained="", sbi=0.0, robust=0.0,
-                           accel="")
+  a = config_lib.parse_arg(arg, variant="b4", size=224, **config_lib.ZOO_ARGS)
   variant = a.variant.replace("_att", "")
   if variant not in efficientnet.VARIANTS or a.variant.endswith("_att") and variant != "b4":
     raise ConfigError(f"unknown EfficientNet variant {a.variant!r}; known: "
                       f"{', '.join(efficientnet.VARIANTS)}, b4_att")
-  c = config_lib.base_config()
-  c.model.name = f"efficientnet_{a.variant}"
-  c.model.dropout = efficientnet.VARIANTS[variant][3]  # Keras' top dropout per variant
+  c = config_lib.zoo_config(a, f"efficientnet_{a.variant}",
+                            dropout=efficientnet.VARIANTS[variant][3],  # Keras' top dropout
+                            learning_rate=1e-5 if a.pretrained else 1e-3)
   c.model.drop_connect = 0.2
-  c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
-  c.total_steps = a.steps
-  c.batch_size = 32
-  c.optimizer.learning_rate = 1e-5 if a.pretrained else 1e-3
-  c.optimizer.warmup_steps = 500
-  c.pretrained = a.pretrained
-  c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
   return config_lib.apply_accel(c, a.accel)

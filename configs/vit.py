@@ -6,29 +6,24 @@ python -m fakedetect_jax.main --config=configs/vit.py:variant=cross_efficient_vi
 Arguments: variant (s16 | b16 | cross_efficient_vit | conv_vit), dataset, data_config, size
 (224; a multiple of 16 for s16/b16, of 32 for the others), steps, pretrained (.npz from
 `python -m fakedetect_jax.models convert`: timm safetensors for s16/b16, Keras EfficientNetB0
-for the Cross Efficient ViT's trunks; conv_vit has none), sbi, robust (see configs/xception.py).
+for the Cross Efficient ViT's trunks; conv_vit has none), sbi, robust, accel (see
+configs/xception.py).
 ViTs fine-tune with AdamW (lr 1e-4, weight decay 0.05, warm-up); Cross Efficient ViT as its
 authors: SGD, lr 0.01, weight decay 1e-7; CViT: Adam, lr 1e-4.
 """
 from fakedetect_jax import config_lib
 from fakedetect_jax.errors import ConfigError
-from fakedetect_jax.input import augment
+
 
 _MODELS = {"s16": "vit_s16", "b16": "vit_b16", "cross_efficient_vit": "cross_efficient_vit",
            "conv_vit": "conv_vit"}
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, variant="s16", dataset="synthetic_av", data_config="small",
-                           size=224, steps=20000, pretrained="", sbi=0.0, robust=0.0)
+  a = config_lib.parse_arg(arg, variant="s16", size=224, **config_lib.ZOO_ARGS)
   if a.variant not in _MODELS:
     raise ConfigError(f"unknown ViT variant {a.variant!r}; known: {', '.join(_MODELS)}")
-  c = config_lib.base_config()
-  c.model.name = _MODELS[a.variant]
-  c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
-  c.total_steps = a.steps
-  c.batch_size = 32
-  c.optimizer.warmup_steps = 1000
+  c = config_lib.zoo_config(a, _MODELS[a.variant], warmup_steps=1000)
   if a.variant in ("s16", "b16"):
     c.model.dropout = 0.1
     c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "adamw", 1e-4, 0.05
@@ -39,6 +34,4 @@ def get_config(arg=None):
   else:
     c.model.dropout = 0.1
     c.optimizer.learning_rate = 1e-4
-  c.pretrained = a.pretrained
-  c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
-  return c
+  return config_lib.apply_accel(c, a.accel)

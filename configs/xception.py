@@ -10,20 +10,9 @@ distortion: JPEG, blur, noise, colour, down-up scaling), accel (cpu | gpu1 | gpu
 FF++'s recipe: Adam, learning rate 2e-4, batch 32, dropout 0.5 before the classifier.
 """
 from fakedetect_jax import config_lib
-from fakedetect_jax.input import augment
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=299,
-                           steps=20000, pretrained="", sbi=0.0, robust=0.0, accel="")
-  c = config_lib.base_config()
-  c.model.name = "xception"
-  c.model.dropout = 0.5
-  c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
-  c.total_steps = a.steps
-  c.batch_size = 32
-  c.optimizer.learning_rate = 2e-4
-  c.optimizer.warmup_steps = 500
-  c.pretrained = a.pretrained
-  c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
+  a = config_lib.parse_arg(arg, size=299, **config_lib.ZOO_ARGS)
+  c = config_lib.zoo_config(a, "xception", dropout=0.5, learning_rate=2e-4)
   return config_lib.apply_accel(c, a.accel)

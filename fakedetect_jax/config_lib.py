@@ -98,6 +98,29 @@ def base_config():
   return c
 
 
+# Arguments every frame-model zoo config takes (besides `size`, whose default is the model's).
+ZOO_ARGS = dict(dataset="synthetic_av", data_config="small", steps=20000, pretrained="", sbi=0.0,
+                robust=0.0, accel="")
+
+
+def zoo_config(a, model, dropout=None, learning_rate=1e-3, warmup_steps=500):
+  """The body the zoo configs share, from their parsed arguments `a` (ZOO_ARGS and size): data,
+  steps, global batch 32, pretrained weights, self-blending (`sbi`: share of real frames) and
+  every robustness distortion at probability `robust`."""
+  c = base_config()
+  c.model.name = model
+  if dropout is not None:
+    c.model.dropout = dropout
+  c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
+  c.total_steps = a.steps
+  c.batch_size = 32
+  c.optimizer.learning_rate = learning_rate
+  c.optimizer.warmup_steps = warmup_steps
+  c.pretrained = a.pretrained
+  c.augment.update(augment.config_fields(sbi=a.sbi, **dict.fromkeys(augment.LEVELS, a.robust)))
+  return c
+
+
 def config_hash(config):
   """A short stable hash of the resolved config, for provenance and resume checks."""
   text = json.dumps(config.to_dict(), sort_keys=True, default=str)
