@@ -19,26 +19,11 @@ def get_config(arg=None):
   a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small_clips",
                            objective="classify", clip_len=16, steps=400, batch=16,
                            label="label", max_offset=3, sync_methods=":".join(IN_SYNC))
-  c = config_lib.base_config()
-  c.model = config_lib.ml_collections.ConfigDict(
-      {"name": "lipsync", "max_offset": a.max_offset})
+  c = config_lib.branch_config(a, "lipsync", "av", max_offset=a.max_offset)
   c.objective = a.objective
-  c.data.dataset = a.dataset
-  c.data.config = a.data_config
-  c.data.view = "av"
-  c.data.clip_len = a.clip_len
   c.data.image_size = 32        # the face frames ride along for fusion; the model reads mouths
-  c.data.label_key = a.label
   if a.objective == "sync":
     c.data.train_methods = tuple(a.sync_methods.split(":"))
     c.data.balance_classes = False
   c.augment.brightness = 0.0
-  c.batch_size = a.batch
-  c.eval.batch_size = 16
-  c.total_steps = a.steps
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.warmup_steps = 20
-  c.log_every = 25
-  c.eval_every = 100
-  c.checkpoint_every = 100
   return c

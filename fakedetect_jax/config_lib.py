@@ -121,6 +121,23 @@ def zoo_config(a, model, dropout=None, learning_rate=1e-3, warmup_steps=500):
   return c
 
 
+def branch_config(a, model, view, warmup_steps=20, **model_fields):
+  """The body the video-level branch configs (temporal, lipsync, audio) share, from their parsed
+  arguments `a` (dataset, data_config, label, batch, steps and, for clip views, clip_len)."""
+  c = base_config()
+  c.model = ml_collections.ConfigDict({"name": model, **model_fields})
+  c.data.dataset, c.data.config, c.data.view = a.dataset, a.data_config, view
+  if "clip_len" in a:
+    c.data.clip_len = a.clip_len
+  c.data.label_key = a.label
+  c.batch_size, c.total_steps = a.batch, a.steps
+  c.eval.batch_size = 16
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.warmup_steps = warmup_steps
+  c.log_every, c.eval_every, c.checkpoint_every = 25, 100, 100
+  return c
+
+
 def config_hash(config):
   """A short stable hash of the resolved config, for provenance and resume checks."""
   text = json.dumps(config.to_dict(), sort_keys=True, default=str)

@@ -42,3 +42,24 @@ def write_npz(path, size=64, videos_per_class=(6, 3, 3), frames_per_video=4, see
     arrays[f"{split}_methods"] = np.where(np.array(labels) > 0, "blend", "real")
   np.savez(path, **arrays)
   return path
+
+
+def train_on_faces(model, config, devices, size=32, steps=3):
+  """(final state, loss sum of each step): `steps` steps of the engine's train step on a mesh of
+  `devices`, over 8 real and 8 blended crops (the batch reversed on odd steps)."""
+  import jax
+  from fakedetect_jax.train import state as state_lib
+  from fakedetect_jax.train.step import make_train_step
+  rng = np.random.default_rng(0)
+  images = np.concatenate([face_frames(8, size, fake, rng) for fake in (0, 1)])
+  labels = np.repeat([0, 1], 8).astype(np.int32)
+  mesh = state_lib.make_mesh(devices)
+  tx = state_lib.make_optimizer(config.optimizer, 100)
+  state = jax.device_put(state_lib.create_state(model, tx, size, 0), state_lib.replicated(mesh))
+  step = make_train_step(model, tx, config, mesh)
+  losses = []
+  for i in range(steps):
+    state, m = step(state, {"images": images[::-1] if i % 2 else images, "labels": labels},
+                    jax.random.key(1))
+    losses.append(float(m["loss_sum"]))
+  return state, losses

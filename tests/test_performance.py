@@ -17,8 +17,6 @@ import frames_fixture
 from conftest import REPO
 from fakedetect_jax import config_lib, models, perf
 from fakedetect_jax.models import layers, meso
-from fakedetect_jax.train import state as state_lib
-from fakedetect_jax.train.step import make_train_step
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 3), (1, 25, 13, 2)])
@@ -73,19 +71,8 @@ def _losses(name, steps=4, size=32, dtype="float32"):
   config = config_lib.base_config()
   config.compute_dtype = dtype
   config.augment.flip, config.augment.brightness = False, 0.0
-  rng = np.random.default_rng(0)
-  images = np.concatenate([frames_fixture.face_frames(8, size, fake, rng) for fake in (0, 1)])
-  labels = np.repeat([0, 1], 8).astype(np.int32)
-  mesh = state_lib.make_mesh(jax.devices()[:1])
   model = models.get_model(name, dtype=jnp.dtype(dtype), dropout=0.0)
-  tx = state_lib.make_optimizer(config.optimizer, 100)
-  state = jax.device_put(state_lib.create_state(model, tx, size, 0), state_lib.replicated(mesh))
-  step = make_train_step(model, tx, config, mesh)
-  losses = []
-  for i in range(steps):
-    state, m = step(state, {"images": images[::-1] if i % 2 else images, "labels": labels},
-                    jax.random.key(1))
-    losses.append(float(m["loss_sum"]))
+  _, losses = frames_fixture.train_on_faces(model, config, jax.devices()[:1], size, steps)
   return np.array(losses)
 
 

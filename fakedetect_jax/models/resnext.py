@@ -42,6 +42,23 @@ class Bottleneck(nn.Module):
     return nn.relu(x + y)
 
 
+def backbone(x, train, layers, groups, base_width, stem, dtype):
+  """Stem and bottleneck stages, [N,H,W,3] in [-1,1] -> the last feature map. Called inside a
+  module's compact method, so its layers take timm's names in that module (ResNeXt here, the
+  temporal branch's trunk)."""
+  x = imagenet_normalize(x.astype(dtype))
+  x = nn.Conv(stem, (7, 7), strides=(2, 2), padding=[(3, 3)] * 2, use_bias=False, dtype=dtype,
+              name="conv1")(x)
+  x = nn.relu(torch_bn(train, dtype, "bn1")(x))
+  x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1)] * 2)
+  for stage, blocks in enumerate(layers):
+    for i in range(blocks):
+      stride = 2 if stage > 0 and i == 0 else 1
+      x = Bottleneck(stem * 2 ** stage, stride, groups, base_width, dtype,
+                     name=f"layer{stage + 1}_{i}")(x, train)
+  return x
+
+
 class ResNeXt(nn.Module):
   dropout: float = 0.5
   layers: tuple = (3, 4, 6, 3)
@@ -52,15 +69,6 @@ class ResNeXt(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    x = imagenet_normalize(x.astype(self.dtype))
-    x = nn.Conv(self.stem, (7, 7), strides=(2, 2), padding=[(3, 3)] * 2, use_bias=False,
-                dtype=self.dtype, name="conv1")(x)
-    x = nn.relu(torch_bn(train, self.dtype, "bn1")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1)] * 2)
-    for stage, blocks in enumerate(self.layers):
-      for i in range(blocks):
-        stride = 2 if stage > 0 and i == 0 else 1
-        x = Bottleneck(self.stem * 2 ** stage, stride, self.groups, self.base_width, self.dtype,
-                       name=f"layer{stage + 1}_{i}")(x, train)
+    x = backbone(x, train, self.layers, self.groups, self.base_width, self.stem, self.dtype)
     x = cam_tap(self, x)
     return Head(self.dropout, self.dtype, name="head")(x, train)

@@ -4,8 +4,8 @@ What a single frame cannot show: blending strength or colour that jumps between 
 (flicker), unstable boundaries. Three families:
   ResNeXtLSTM        per-frame ResNeXt-50 features (2048-d), an LSTM of 2048 units, dropout 0.4,
                      the mean of its outputs -> one logit (the ResNeXt+LSTM detector of the
-                     seed paper). The trunk reuses the zoo's Bottleneck with its module names, so
-                     a converted timm ResNeXt-50 loads into `trunk`.
+                     seed paper). The trunk is the zoo's ResNeXt-50 backbone, module names
+                     included, so a converted timm ResNeXt-50 loads into `trunk`.
   TemporalTransformer a small per-frame conv embedding + a transformer encoder over time.
   Conv3D             a light 3D-convolution net (space and time kernels from the first layer).
 All take the view dict and return one float32 fake logit per clip [B].
@@ -13,8 +13,7 @@ All take the view dict and return one float32 fake logit per clip [B].
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import imagenet_normalize, torch_bn
-from fakedetect_jax.models.resnext import Bottleneck
+from fakedetect_jax.models import resnext
 
 
 class ResNeXtTrunk(nn.Module):
@@ -27,15 +26,8 @@ class ResNeXtTrunk(nn.Module):
 
   @nn.compact
   def __call__(self, x, train):
-    x = imagenet_normalize(x.astype(self.dtype))
-    x = nn.Conv(self.stem, (7, 7), strides=(2, 2), padding=[(3, 3)] * 2, use_bias=False,
-                dtype=self.dtype, name="conv1")(x)
-    x = nn.relu(torch_bn(train, self.dtype, "bn1")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1)] * 2)
-    for stage, blocks in enumerate(self.layers):
-      for i in range(blocks):
-        x = Bottleneck(self.stem * 2 ** stage, 2 if stage > 0 and i == 0 else 1, self.groups,
-                       self.base_width, self.dtype, name=f"layer{stage + 1}_{i}")(x, train)
+    x = resnext.backbone(x, train, self.layers, self.groups, self.base_width, self.stem,
+                         self.dtype)
     return jnp.mean(x, axis=(1, 2))
 
 
