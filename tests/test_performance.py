@@ -16,7 +16,7 @@ import pytest
 import frames_fixture
 from conftest import REPO
 from fakedetect_jax import config_lib, models, perf
-from fakedetect_jax.models import layers, meso
+from fakedetect_jax.models import layers, meso, norm_pool
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 3), (1, 25, 13, 2)])
@@ -76,11 +76,58 @@ def _losses(name, steps=4, size=32, dtype="float32"):
   return np.array(losses)
 
 
-@pytest.mark.parametrize("name", ["meso4"])
-def test_reshape_max_pool_keeps_the_loss_curve(name, monkeypatch):
+def _native_norm_pool(pool, use_running_average, momentum, epsilon, dtype, name):
+  """flax's own layers in BatchNormMaxPool's place (same variables under the same name)."""
+  bn = nn.BatchNorm(use_running_average=use_running_average, momentum=momentum,
+                    epsilon=epsilon, dtype=dtype, name=name)
+  return lambda y: nn.max_pool(bn(y), (pool, pool), strides=(pool, pool), padding="SAME")
+
+
+@pytest.mark.parametrize("shape,k", [((3, 8, 8, 4), 2), ((2, 8, 12, 3), 4), ((2, 7, 9, 3), 2)])
+def test_batch_norm_max_pool_is_batch_norm_then_max_pool(shape, k):
+  """Same outputs, running statistics and gradients as nn.BatchNorm then nn.max_pool, with
+  negative batch-norm scales (a min pool inside) and ties (a flat image, ReLU zeros), on sizes
+  the pool divides (the fused op) and does not (the two-step path)."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=shape) * 2 + 0.5
+  x[0] = 0.7  # ties everywhere in the first image
+  x = jnp.asarray(np.maximum(x, 0.0), jnp.float32)  # as after a ReLU: ties at zero too
+  c = shape[-1]
+  variables = {"params": {"scale": jnp.asarray(rng.normal(size=c), jnp.float32),
+                          "bias": jnp.asarray(rng.normal(size=c), jnp.float32)},
+               "batch_stats": {"mean": jnp.asarray(rng.normal(size=c), jnp.float32),
+                               "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32)}}
+  for train in (True, False):
+    fused = norm_pool.BatchNormMaxPool(k, not train, 0.99, 1e-3)
+    native = nn.Sequential([nn.BatchNorm(use_running_average=not train, momentum=0.99,
+                                         epsilon=1e-3),
+                            lambda y: nn.max_pool(y, (k, k), (k, k), padding="SAME")])
+    nv = {"params": {"layers_0": variables["params"]},
+          "batch_stats": {"layers_0": variables["batch_stats"]}}
+    assert (jax.tree.structure(fused.init(jax.random.key(0), x))
+            == jax.tree.structure(variables))
+    fwd_fused = lambda v, x: fused.apply(v, x, mutable=["batch_stats"])
+    fwd_native = lambda v, x: native.apply(v, x, mutable=["batch_stats"])
+    (ya, sa), (yb, sb) = fwd_native(nv, x), fwd_fused(variables, x)
+    np.testing.assert_allclose(yb, ya, rtol=1e-5, atol=1e-5)
+    if train:
+      for key in ("mean", "var"):
+        np.testing.assert_allclose(sb["batch_stats"][key], sa["batch_stats"]["layers_0"][key],
+                                   rtol=1e-6)
+    w = jnp.asarray(rng.normal(size=ya.shape), jnp.float32)
+    loss = lambda f: lambda v, x: jnp.sum(jnp.sin(f(v, x)[0]) * w)
+    ga = jax.grad(loss(fwd_native), (0, 1))(nv, x)
+    gb = jax.grad(loss(fwd_fused), (0, 1))(variables, x)
+    np.testing.assert_allclose(gb[1], ga[1], rtol=1e-4, atol=1e-5)
+    for key in ("scale", "bias"):
+      np.testing.assert_allclose(gb[0]["params"][key], ga[0]["params"]["layers_0"][key],
+                                 rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["meso4", "mesoinception4"])
+def test_fused_norm_pool_keeps_the_loss_curve(name, monkeypatch):
   fast = _fast_losses(name)
-  monkeypatch.setattr(meso, "max_pool_same", lambda x, k: nn.max_pool(
-      x, (k, k), strides=(k, k), padding="SAME"))
+  monkeypatch.setattr(meso, "BatchNormMaxPool", _native_norm_pool)
   native = _losses(name)
   assert np.ptp(fast) > 1e-2  # it trains, so equal curves mean something
   np.testing.assert_allclose(fast, native, rtol=1e-4, atol=1e-5)

@@ -248,37 +248,55 @@ def pool_2x2(x):
   return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
-def _window_taps(x, k):
-  """[B, H, W, C] (H, W multiples of k) -> the k*k strided taps, row-major window order."""
+def _windows(x, k):
+  """[B, H, W, C] (H, W multiples of k) -> the [B, H/k, k, W/k, k, C] view of its windows."""
   b, h, w, c = x.shape
-  xr = x.reshape(b, h // k, k, w // k, k, c)
-  return [xr[:, :, i, :, j] for i in range(k) for j in range(k)]
+  return x.reshape(b, h // k, k, w // k, k, c)
+
+
+def _window_position(k):
+  """Row-major position of each element in its window, broadcastable against `_windows`."""
+  shape = (1, 1, k, 1, k, 1)
+  return (jax.lax.broadcasted_iota(jnp.int8, shape, 2) * k
+          + jax.lax.broadcasted_iota(jnp.int8, shape, 4))
+
+
+def pool_with_argmax(x, k):
+  """k x k max pool, stride k (sizes divisible by k), and per window the row-major position of
+  its first maximum (int8), the element nn.max_pool's gradient goes to. A max over the k*k
+  strided taps, which XLA:CPU fuses into one loop: ~10x faster here than its reduction over
+  the window axes of the [B, H/k, k, W/k, k, C] view."""
+  xw = _windows(x, k)
+  taps = [xw[:, :, i, :, j] for i in range(k) for j in range(k)]
+  y = functools.reduce(jnp.maximum, taps)
+  first = jnp.full(y.shape, k * k - 1, jnp.int8)
+  for p in reversed(range(k * k - 1)):
+    first = jnp.where(taps[p] == y, jnp.int8(p), first)
+  return y, first
+
+
+def unpool_to_first(g, first, k):
+  """The gradient of `pool_with_argmax`'s max: g [B, h, w, C] placed at each window's first
+  maximum, zeros elsewhere, as [B, h, k, w, k, C] (reshape to [B, H, W, C])."""
+  at = _window_position(k) == first[:, :, None, :, None, :]
+  return jnp.where(at, g[:, :, None, :, None, :], jnp.zeros((), g.dtype))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _pool_k(x, k):
-  b, h, w, c = x.shape
-  return x.reshape(b, h // k, k, w // k, k, c).max(axis=(2, 4))
+  return pool_with_argmax(x, k)[0]
 
 
 def _pool_k_fwd(x, k):
-  y = _pool_k(x, k)
-  return y, (x, y)
+  y, first = pool_with_argmax(x, k)
+  return y, first
 
 
-def _pool_k_bwd(k, res, g):
-  # The gradient goes to the first maximum of each window in row-major order, as XLA's
-  # select-and-scatter (nn.max_pool's gradient) does; here it is elementwise work on the
-  # k*k taps that XLA fuses into one loop.
-  x, y = res
-  b, h, w, c = x.shape
-  taps, free, out = _window_taps(x, k), None, []
-  for t in taps:
-    hit = t == y if free is None else (t == y) & free
-    out.append(jnp.where(hit, g, jnp.zeros_like(g)))
-    free = ~hit if free is None else free & ~hit
-  dx = jnp.stack(out, axis=3).reshape(b, h // k, w // k, k, k, c)
-  return (dx.transpose(0, 1, 3, 2, 4, 5).reshape(x.shape),)
+def _pool_k_bwd(k, first, g):
+  # Compare-and-select in one loop that XLA fuses, not XLA's select-and-scatter; the first
+  # maximum of a window in row-major order takes the gradient, as in select-and-scatter.
+  b, h, w, c = g.shape
+  return (unpool_to_first(g, first, k).reshape(b, h * k, w * k, c),)
 
 
 _pool_k.defvjp(_pool_k_fwd, _pool_k_bwd)

@@ -6,7 +6,7 @@ scale and offset count as trainable; running statistics do not).
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import BatchNorm, max_pool_same
+from fakedetect_jax.models.norm_pool import BatchNormMaxPool
 
 
 class _ConvBlock(nn.Module):
@@ -19,9 +19,7 @@ class _ConvBlock(nn.Module):
   def __call__(self, x, train):
     x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", dtype=self.dtype)(x)
     x = nn.relu(x)
-    x = BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                  dtype=self.dtype)(x)
-    return max_pool_same(x, self.pool)
+    return BatchNormMaxPool(self.pool, not train, 0.99, 1e-3, self.dtype, name="BatchNorm_0")(x)
 
 
 class _Inception(nn.Module):
@@ -77,11 +75,10 @@ class MesoInception4(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     x = x.astype(self.dtype)
-    bn = lambda: BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                           dtype=self.dtype)
-    pool = max_pool_same
-    x = pool(bn()(_Inception(1, 4, 4, 2, self.dtype)(x)), 2)
-    x = pool(bn()(_Inception(2, 4, 4, 2, self.dtype)(x)), 2)
+    bn_pool = lambda i: BatchNormMaxPool(2, not train, 0.99, 1e-3, self.dtype,
+                                         name=f"BatchNorm_{i}")
+    x = bn_pool(0)(_Inception(1, 4, 4, 2, self.dtype)(x))
+    x = bn_pool(1)(_Inception(2, 4, 4, 2, self.dtype)(x))
     x = _ConvBlock(16, 5, 2, self.dtype)(x, train)
     x = _ConvBlock(16, 5, 4, self.dtype)(x, train)
     return _Head(self.dropout, self.dtype)(x, train).astype(jnp.float32)
