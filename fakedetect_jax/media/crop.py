@@ -34,17 +34,32 @@ def downscale(rgb, max_side):
 def make_patch(rgb, center, side, out_size, margin=2.0):
     """Keep a square of `margin * side` around `center`, shrunk so `side` spans ~out_size px."""
     h, w = rgb.shape[:2]
+    bounds = patch_bounds(w, h, center, side, margin)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    return patch_from_region(rgb[y0:y1, x0:x1], x0, y0, side, out_size)
+
+
+def patch_bounds(width, height, center, side, margin=2.0):
+    """Pixel bounds (x0, y0, x1, y1) of the region `make_patch` keeps; None when empty."""
     half = margin * side / 2
     x0, y0 = max(0, int(np.floor(center[0] - half))), max(0, int(np.floor(center[1] - half)))
-    x1, y1 = min(w, int(np.ceil(center[0] + half))), min(h, int(np.ceil(center[1] + half)))
+    x1 = min(width, int(np.ceil(center[0] + half)))
+    y1 = min(height, int(np.ceil(center[1] + half)))
     if x1 <= x0 or y1 <= y0:
         return None
-    region = rgb[y0:y1, x0:x1]
+    return x0, y0, x1, y1
+
+
+def patch_from_region(region, x0, y0, side, out_size):
+    """`make_patch` from the region at `patch_bounds` alone (x0, y0: its top-left corner)."""
     s = min(1.0, out_size / max(side, 1.0))
+    h, w = region.shape[:2]
     if s < 1.0:
-        size = (max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s))))
+        size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
         region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-        s = size[0] / (x1 - x0)
+        s = size[0] / w
     else:
         region = region.copy()  # do not keep the whole frame alive through a view
     return Patch(region, float(x0), float(y0), s)

@@ -6,9 +6,12 @@ face mesh on the crops, smooth the mouth, crop it; then the audio. Times are sec
 first video frame. Example keys, shapes and dtypes (T = cfg.num_frames, S = cfg.face_size,
 M = cfg.mouth_size, W = cfg.audio_window, B = cfg.n_mels) are listed in `example_spec`.
 """
+import atexit
 import collections
 import dataclasses
+import os
 import sys
+import threading
 import warnings
 from concurrent import futures
 from typing import Dict, List
@@ -130,49 +133,146 @@ def encode_video_with_report(path, cfg: MediaConfig = MediaConfig()):
 def _analyse_pass(video, indices, cfg, stats, collect):
     """Decode; per sampled frame detect faces, keep patches, run the mesh on each face.
 
-    Decoding (this thread) and the face models (one helper thread) overlap: mediapipe releases
-    the GIL while its graph runs. PyAV's decode holds it, so the switch interval is shortened
-    for the pass to hand the GIL back to mediapipe's result callbacks promptly. On a busy
-    machine (a full process pool) this saves nothing, but it never costs CPU time.
+    Decoding (this thread), face detection (one helper thread) and the face mesh (another)
+    form a pipeline: frame i is decoded while frame i-1 is in the detector and frame i-2 in
+    the mesh. mediapipe releases the GIL while its graphs run, so the three overlap on two
+    cores; with detection and mesh on one thread their ~8 ms a frame in series was the
+    critical path at 480p. The mesh thread takes frames in order, as its tracking needs.
+    PyAV's decode holds the GIL, so the switch interval is shortened for the pass to hand it
+    back to mediapipe's result callbacks promptly. On a busy machine (a full process pool)
+    this saves nothing, but it never costs CPU time.
     """
     info = video.info
-    detector = faces.make_detector(cfg.detector, cfg.min_face_score)
-    mesh = landmarks.FaceMesh() if cfg.landmarks else None
+    key, (detector, mesh) = _MODELS.take(cfg)
+    ok = False
     pending = collections.deque()
     recs = []
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(old_interval, 0.0005))
     try:
-        with futures.ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
+        with futures.ThreadPoolExecutor(1, thread_name_prefix="faces") as det_pool, \
+                futures.ThreadPoolExecutor(1, thread_name_prefix="mesh") as mesh_pool:
             for slots, index, seconds, frame in video.frames(indices, stats, on_audio=collect):
-                rgb = decode.to_rgb(frame, info.rotation)
+                # Only the detector's small copy is converted here; the face patches are
+                # converted from the frame once the detector has said where the faces are
+                # (the frame keeps its own decoded planes while decoding goes on).
                 small = decode.to_rgb(frame, info.rotation, cfg.detect_max_side)
                 rec = _Frame(slots, index, seconds, [], [], [], None)
-                pending.append(pool.submit(_analyse_frame, rec, rgb, small, detector, mesh, cfg))
-                while len(pending) > 3:  # bound the full frames held in memory
+                done = det_pool.submit(_analyse_frame, rec, frame, info.rotation, small,
+                                       detector, cfg)
+                if mesh:
+                    done = mesh_pool.submit(_mesh_frame, done, mesh, cfg)
+                pending.append(done)
+                while len(pending) > 4:  # bound the full frames held in memory
                     recs.append(pending.popleft().result())
             recs.extend(f.result() for f in pending)
+        ok = True
     finally:
         sys.setswitchinterval(old_interval)
-        detector.close()
-        if mesh:
-            mesh.close()
+        _MODELS.give_back(key, detector, mesh, reuse=ok)
     return recs
 
 
-def _analyse_frame(rec, rgb, small, detector, mesh, cfg):
-    s = small.shape[1] / rgb.shape[1]
+class _ModelPool:
+    """Face detector and face mesh graphs kept by the process for its next videos.
+
+    Building and closing both mediapipe graphs costs ~10-20 ms a video, 5-10% of decoding a
+    10 s 480p clip. A pair is lent to one encoding at a time (threads encoding in parallel
+    get their own); the mesh is reset before reuse, so each video starts with no tracked face,
+    exactly as with new graphs. After an error the pair is closed, not kept: a failed graph
+    may be in a bad state. A forked child never uses its parent's graphs (their threads did
+    not come along).
+    """
+
+    MAX_IDLE = 2  # per configuration; more are closed when given back
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle = collections.defaultdict(list)
+        self._pid = os.getpid()
+        self._orphans = []  # a forked parent's graphs: never run, closed or destroyed here
+
+    def take(self, cfg):
+        key = (cfg.detector, cfg.min_face_score, cfg.landmarks)
+        with self._lock:
+            if self._pid != os.getpid():
+                self._orphans.append(self._idle)
+                self._idle, self._pid = collections.defaultdict(list), os.getpid()
+            pair = self._idle[key].pop() if self._idle[key] else None
+        if pair is not None:
+            try:
+                if pair[1] is not None:
+                    pair[1].reset()
+            except BaseException:
+                self.give_back(key, *pair, reuse=False)
+                raise
+            return key, pair
+        detector = faces.make_detector(cfg.detector, cfg.min_face_score)
+        try:
+            mesh = landmarks.FaceMesh() if cfg.landmarks else None
+        except BaseException:
+            detector.close()
+            raise
+        return key, (detector, mesh)
+
+    def give_back(self, key, detector, mesh, reuse=True):
+        if reuse and getattr(detector, "reusable", False):
+            with self._lock:
+                if self._pid == os.getpid() and len(self._idle[key]) < self.MAX_IDLE:
+                    self._idle[key].append((detector, mesh))
+                    return
+        detector.close()
+        if mesh:
+            mesh.close()
+
+    def close(self):
+        """Close the idle graphs (at exit: before the interpreter tears mediapipe down)."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked parent's: closing them would hang
+                self._orphans.append(self._idle)
+                self._idle, self._pid = collections.defaultdict(list), os.getpid()
+            pairs = [p for ps in self._idle.values() for p in ps]
+            self._idle.clear()
+        for detector, mesh in pairs:
+            detector.close()
+            if mesh:
+                mesh.close()
+
+
+_MODELS = _ModelPool()
+atexit.register(_MODELS.close)
+
+
+def _face_square(d, cfg):
+    """(centre, side) of the square around a detection that patches and the mesh crop use."""
+    centre = (d.box[:2] + d.box[2:]) / 2
+    return centre, cfg.face_scale * max(d.box[2] - d.box[0], d.box[3] - d.box[1])
+
+
+def _analyse_frame(rec, frame, rotation, small, detector, cfg):
+    """Detection stage: faces, a patch around each (mouths stay None for the mesh stage)."""
+    width, height = decode.upright_size(frame, rotation)
+    s = small.shape[1] / width
     rec.fallback = crop.Patch(small if s < 1 else small.copy(), 0.0, 0.0, s)
     for d in detector.detect(small):
         d = d.scaled(s)
-        centre = (d.box[:2] + d.box[2:]) / 2
-        side = cfg.face_scale * max(d.box[2] - d.box[0], d.box[3] - d.box[1])
-        patch = crop.make_patch(rgb, centre, side, cfg.face_size)
-        if patch is None:
+        centre, side = _face_square(d, cfg)
+        bounds = crop.patch_bounds(width, height, centre, side)
+        if bounds is None:
             continue
+        region = decode.rgb_region(frame, rotation, *bounds)
+        patch = crop.patch_from_region(region, bounds[0], bounds[1], side, cfg.face_size)
         rec.dets.append(d)
         rec.patches.append(patch)
-        rec.mouths.append(_mesh(mesh, patch, centre, side) if mesh else None)
+        rec.mouths.append(None)
+    return rec
+
+
+def _mesh_frame(detected, mesh, cfg):
+    """Mesh stage: waits for the frame's detection stage, then runs the mesh on each face."""
+    rec = detected.result()
+    for k, (d, patch) in enumerate(zip(rec.dets, rec.patches)):
+        rec.mouths[k] = _mesh(mesh, patch, *_face_square(d, cfg))
     return rec
 
 

@@ -1,7 +1,9 @@
 """Face detection behind a small interface, and the choice of one face track per video.
 
 A detector is any object with `detect(rgb) -> list[Detection]` and `close()`; register a
-factory under a name in DETECTORS to make it selectable by MediaConfig.detector.
+factory under a name in DETECTORS to make it selectable by MediaConfig.detector. A detector
+with a true `reusable` attribute promises that `detect` does not depend on earlier calls: the
+encoder then keeps it for the next video instead of building a new one.
 mediapipe is imported only when a mediapipe detector is built (it pulls in TensorFlow, 3 s).
 """
 import dataclasses
@@ -27,6 +29,7 @@ class MediaPipeDetector:
     model_selection 1 is the full-range model (faces up to ~5 m, 192 px input), 0 the
     short-range one (selfie distance, 128 px input).
     """
+    reusable = True  # the graph runs each image on its own: no state between calls
 
     def __init__(self, model_selection=1, min_score=0.5):
         quiet_mediapipe()

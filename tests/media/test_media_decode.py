@@ -150,3 +150,33 @@ def test_config_is_frozen_and_validated():
                 dict(sampling="clips", num_frames=10, clip_len=4)):
         with pytest.raises(ValueError):
             MediaConfig(**bad)
+
+
+def _yuv_frame(h, w, colorspace=None, color_range=None, seed=0):
+    import av
+    rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    if colorspace is not None:
+        frame.colorspace, frame.color_range = colorspace, color_range
+    return frame
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, -90])
+def test_rgb_region_equals_a_slice_of_the_whole_frame(videos, rotation):
+    # The encoder converts only the face patch of each frame: it must be the very pixels a
+    # whole-frame conversion gives, for any bounds (odd ones included) and display rotation.
+    frames = []
+    for key in ("cfr", "odd"):
+        with decode.Video(videos[key]) as v:
+            frames += [f for _, _, _, f in v.frames([2, 7])]
+    frames += [_yuv_frame(90, 160, 1, 2), _yuv_frame(64, 48, 5, 1)]  # BT.709 full range, BT.601
+    rng = np.random.default_rng(0)
+    for frame in frames:
+        full = decode.to_rgb(frame, rotation)
+        h, w = full.shape[:2]
+        assert decode.upright_size(frame, rotation) == (w, h)
+        for _ in range(25):
+            x0, y0 = int(rng.integers(0, w - 1)), int(rng.integers(0, h - 1))
+            x1, y1 = int(rng.integers(x0 + 1, w + 1)), int(rng.integers(y0 + 1, h + 1))
+            np.testing.assert_array_equal(decode.rgb_region(frame, rotation, x0, y0, x1, y1),
+                                          full[y0:y1, x0:x1], err_msg=str((x0, y0, x1, y1)))

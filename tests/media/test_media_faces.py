@@ -177,3 +177,22 @@ def test_smoothing_removes_jitter_but_follows_motion():
     sm = faces.smooth_series(noisy, t, found, 0.15)
     assert np.abs(sm - truth).std() < 0.5 * np.abs(noisy - truth).std()
     assert np.abs((sm - truth)[[0, -1]]).max() < 3.0  # no lag at the ends
+
+
+def test_graphs_reused_across_videos_give_fresh_graph_results(astronaut_video, media_dir):
+    # The encoder keeps its detector and face mesh for the next video; the mesh tracks faces
+    # between frames, so a reused one must be reset: a video encoded after another one must
+    # come out exactly as with new graphs.
+    from fakedetect_jax.media import encoder
+    path = astronaut_video[0]
+    frames, _, _ = astronaut_clip(n=4, h=360, w=480)
+    other = str(media_dir / "astronaut_other.mp4")
+    write_video(other, np.ascontiguousarray(frames[:, ::-1, ::-1]), fps=10)  # face elsewhere
+    encoder._MODELS.close()
+    fresh, _ = encode_video_with_report(path, CFG)
+    pair = encoder._MODELS._idle[(CFG.detector, CFG.min_face_score, CFG.landmarks)][-1]
+    encode_video_with_report(other, CFG)
+    again, _ = encode_video_with_report(path, CFG)
+    assert pair in encoder._MODELS._idle[(CFG.detector, CFG.min_face_score, CFG.landmarks)]
+    for key in fresh:
+        np.testing.assert_array_equal(again[key], fresh[key], err_msg=key)
