@@ -16,7 +16,7 @@ import pytest
 import frames_fixture
 from conftest import REPO
 from fakedetect_jax import config_lib, models, perf
-from fakedetect_jax.models import layers, meso, norm_pool
+from fakedetect_jax.models import conv, layers, meso, norm_pool
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 3), (1, 25, 13, 2)])
@@ -28,6 +28,28 @@ def test_max_pool_same_is_nn_max_pool(shape, k):
   loss = lambda f: lambda x: jnp.sum(f(x) ** 2)
   np.testing.assert_array_equal(jax.grad(loss(lambda x: layers.max_pool_same(x, k)))(x),
                                 jax.grad(loss(native))(x))
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_chunked_kernel_gradient_conv_is_nn_conv(dilation):
+  """conv.Conv is nn.Conv (SAME, stride 1): variables, outputs, and gradients with the kernel
+  gradient summed over batch chunks (32 examples per device here: two chunks of 16)."""
+  batch = 32 * jax.device_count()
+  assert conv.kernel_grad_chunks(batch) == 2  # the chunked path is the one under test
+  assert conv.kernel_grad_chunks(16 * jax.device_count()) == 1
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(batch, 6, 6, 3)), jnp.float32)
+  fast = conv.Conv(4, 3, dilation)
+  native = nn.Conv(4, (3, 3), kernel_dilation=dilation, padding="SAME")
+  v = jax.tree.map(lambda t: t + 0.1, native.init(jax.random.key(0), x))
+  assert jax.tree.structure(fast.init(jax.random.key(0), x)) == jax.tree.structure(v)
+  np.testing.assert_array_equal(fast.init(jax.random.key(0), x)["params"]["kernel"],
+                                native.init(jax.random.key(0), x)["params"]["kernel"])
+  np.testing.assert_allclose(fast.apply(v, x), native.apply(v, x), rtol=1e-6, atol=1e-6)
+  w = jnp.asarray(rng.normal(size=(batch, 6, 6, 4)), jnp.float32)
+  grad = lambda m: jax.grad(lambda v, x: jnp.sum(jnp.tanh(m.apply(v, x)) * w), (0, 1))(v, x)
+  for a, b in zip(jax.tree.leaves(grad(fast)), jax.tree.leaves(grad(native))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 @functools.lru_cache(maxsize=None)

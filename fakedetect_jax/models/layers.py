@@ -24,14 +24,14 @@ def imagenet_normalize(x):
 
 def keras_bn(train, dtype, name=None, scale=True):
   """Keras' BatchNormalization defaults (momentum 0.99, epsilon 1e-3), for Keras-born models."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
-                      use_scale=scale, name=name)
+  return BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
+                   use_scale=scale, name=name)
 
 
 def torch_bn(train, dtype, name=None):
   """PyTorch's BatchNorm2d defaults (momentum 0.1 -> 0.9 here, epsilon 1e-5), for timm models."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                      name=name)
+  return BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                   name=name)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -76,13 +76,15 @@ class BatchNorm(nn.Module):
   momentum: float = 0.99
   epsilon: float = 1e-5
   dtype: jnp.dtype = None
+  use_scale: bool = True
 
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
     ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
-    scale = self.param("scale", nn.initializers.ones, (c,), jnp.float32)
+    scale = (self.param("scale", nn.initializers.ones, (c,), jnp.float32) if self.use_scale
+             else jnp.ones((c,), jnp.float32))
     bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
     dtype = self.dtype or x.dtype
     if self.use_running_average:

@@ -6,6 +6,7 @@ scale and offset count as trainable; running statistics do not).
 import flax.linen as nn
 import jax.numpy as jnp
 
+from fakedetect_jax.models.conv import Conv
 from fakedetect_jax.models.norm_pool import BatchNormMaxPool
 
 
@@ -17,7 +18,7 @@ class _ConvBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train):
-    x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", dtype=self.dtype)(x)
+    x = Conv(self.features, self.kernel, dtype=self.dtype)(x)
     x = nn.relu(x)
     return BatchNormMaxPool(self.pool, not train, 0.99, 1e-3, self.dtype, name="BatchNorm_0")(x)
 
@@ -32,8 +33,7 @@ class _Inception(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = lambda f, k, dil=1: nn.Conv(f, (k, k), kernel_dilation=dil, padding="SAME",
-                                       dtype=self.dtype)
+    conv = lambda f, k, dil=1: Conv(f, k, dil, self.dtype)
     x1 = nn.relu(conv(self.a, 1)(x))
     x2 = nn.relu(conv(self.b, 3)(nn.relu(conv(self.b, 1)(x))))
     x3 = nn.relu(conv(self.c, 3, 2)(nn.relu(conv(self.c, 1)(x))))
