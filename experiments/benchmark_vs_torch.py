@@ -308,10 +308,16 @@ def _timed(fn):
 
 
 def alternate(fns, rounds, steps):
-  """{key: median over rounds of the mean step time}, the fns run in turn each round."""
+  """{key: median over rounds of the mean step time}, the fns run in turn each round.
+
+  Each turn starts with one untimed call: the first XLA step after PyTorch's ran ~1.5x slower
+  than the next (Xception, 256 px: 6.4-7.4 s, then 4.6 s; PyTorch showed no such effect), which
+  is the switch between frameworks in one process, not either framework's speed.
+  """
   times = {k: [] for k in fns}
   for _ in range(rounds):
     for k, fn in fns.items():
+      fn()
       times[k].append(_timed(lambda: [fn() for _ in range(steps)]) / steps)
   return {k: statistics.median(v) for k, v in times.items()}
 
