@@ -68,7 +68,7 @@ _norm_pool_train.defvjp(_norm_pool_train_fwd, _norm_pool_train_bwd)
 class BatchNormMaxPool(nn.Module):
   """`layers.BatchNorm` (nn.BatchNorm's variables, names and numbers) then k x k max pooling
   with stride k and SAME padding. Name it as the batch norm it replaces ('BatchNorm_0') and
-  checkpoints carry over. Sizes k does not divide take the two-step path (padded windows)."""
+  checkpoints carry over. In training, sizes k does not divide take the two-step path."""
   pool: int
   use_running_average: bool = False
   momentum: float = 0.99
@@ -85,10 +85,8 @@ class BatchNormMaxPool(nn.Module):
     dtype = self.dtype or y.dtype
     k = self.pool
     divisible = y.shape[1] % k == 0 and y.shape[2] % k == 0
-    if self.use_running_average:
+    if self.use_running_average:  # pool first here too (SAME padding is -inf: never a max)
       a = scale * jax.lax.rsqrt(ra_var.value + self.epsilon)
-      if not divisible:
-        return max_pool_same(((y - ra_mean.value) * a + offset).astype(dtype), k)
       sign = jnp.where(a < 0, -1.0, 1.0)
       m = max_pool_same(sign * y.astype(jnp.float32), k)
       return (jnp.abs(a) * m + (offset - ra_mean.value * a)).astype(dtype)
