@@ -31,18 +31,9 @@ def downscale(rgb, max_side):
     return small, small.shape[1] / w
 
 
-def make_patch(rgb, center, side, out_size, margin=2.0):
-    """Keep a square of `margin * side` around `center`, shrunk so `side` spans ~out_size px."""
-    h, w = rgb.shape[:2]
-    bounds = patch_bounds(w, h, center, side, margin)
-    if bounds is None:
-        return None
-    x0, y0, x1, y1 = bounds
-    return patch_from_region(rgb[y0:y1, x0:x1], x0, y0, side, out_size)
-
-
 def patch_bounds(width, height, center, side, margin=2.0):
-    """Pixel bounds (x0, y0, x1, y1) of the region `make_patch` keeps; None when empty."""
+    """Pixel bounds (x0, y0, x1, y1) of a square of `margin * side` around `center`, clipped
+    to the frame; None when empty."""
     half = margin * side / 2
     x0, y0 = max(0, int(np.floor(center[0] - half))), max(0, int(np.floor(center[1] - half)))
     x1 = min(width, int(np.ceil(center[0] + half)))
@@ -53,7 +44,8 @@ def patch_bounds(width, height, center, side, margin=2.0):
 
 
 def patch_from_region(region, x0, y0, side, out_size):
-    """`make_patch` from the region at `patch_bounds` alone (x0, y0: its top-left corner)."""
+    """The region at `patch_bounds` (x0, y0: its top-left corner) as a Patch, shrunk so `side`
+    spans ~out_size px."""
     s = min(1.0, out_size / max(side, 1.0))
     h, w = region.shape[:2]
     if s < 1.0:

@@ -192,12 +192,17 @@ class _ModelPool:
         self._pid = os.getpid()
         self._orphans = []  # a forked parent's graphs: never run, closed or destroyed here
 
+    def _drop_if_forked(self):
+        # In a forked child the idle graphs are the parent's: running or closing them would
+        # hang (their threads did not come along), so they are set aside untouched.
+        if self._pid != os.getpid():
+            self._orphans.append(self._idle)
+            self._idle, self._pid = collections.defaultdict(list), os.getpid()
+
     def take(self, cfg):
         key = (cfg.detector, cfg.min_face_score, cfg.landmarks)
         with self._lock:
-            if self._pid != os.getpid():
-                self._orphans.append(self._idle)
-                self._idle, self._pid = collections.defaultdict(list), os.getpid()
+            self._drop_if_forked()
             pair = self._idle[key].pop() if self._idle[key] else None
         if pair is not None:
             try:
@@ -228,9 +233,7 @@ class _ModelPool:
     def close(self):
         """Close the idle graphs (at exit: before the interpreter tears mediapipe down)."""
         with self._lock:
-            if self._pid != os.getpid():  # a forked parent's: closing them would hang
-                self._orphans.append(self._idle)
-                self._idle, self._pid = collections.defaultdict(list), os.getpid()
+            self._drop_if_forked()
             pairs = [p for ps in self._idle.values() for p in ps]
             self._idle.clear()
         for detector, mesh in pairs:

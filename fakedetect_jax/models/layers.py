@@ -34,16 +34,21 @@ def torch_bn(train, dtype, name=None):
                    name=name)
 
 
+def batch_moments(xf):
+  """Per-channel mean and variance over all but the last axis, by flax's formula."""
+  axes = tuple(range(xf.ndim - 1))
+  mean = jnp.mean(xf, axes)
+  return mean, jnp.maximum(jnp.mean(jnp.square(xf), axes) - jnp.square(mean), 0.0)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _bn_train(x, scale, bias, eps):
   return _bn_train_fwd(x, scale, bias, eps)[0]
 
 
 def _bn_train_fwd(x, scale, bias, eps):
-  axes = tuple(range(x.ndim - 1))
   xf = x.astype(jnp.float32)
-  mean = jnp.mean(xf, axes)
-  var = jnp.maximum(jnp.mean(jnp.square(xf), axes) - jnp.square(mean), 0.0)  # flax's formula
+  mean, var = batch_moments(xf)
   inv = jax.lax.rsqrt(var + eps)
   y = ((xf - mean) * (inv * scale) + bias).astype(x.dtype)
   return (y, mean, var), (x, scale, mean, inv)

@@ -19,13 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import max_pool_same, pool_with_argmax, unpool_to_first
-
-
-def _stats(y):
-  axes = tuple(range(y.ndim - 1))
-  mean = jnp.mean(y, axes)
-  return mean, jnp.maximum(jnp.mean(jnp.square(y), axes) - jnp.square(mean), 0.0)  # flax's
+from fakedetect_jax.models.layers import (batch_moments, max_pool_same, pool_with_argmax,
+                                          unpool_to_first)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
@@ -35,7 +30,7 @@ def _norm_pool_train(y, scale, offset, k, eps):
 
 def _norm_pool_train_fwd(y, scale, offset, k, eps):
   yf = y.astype(jnp.float32)
-  mean, var = _stats(yf)
+  mean, var = batch_moments(yf)
   inv = jax.lax.rsqrt(var + eps)
   a = scale * inv
   sign = jnp.where(a < 0, -1.0, 1.0)
@@ -93,7 +88,7 @@ class BatchNormMaxPool(nn.Module):
     if divisible:
       out, mean, var = _norm_pool_train(y, scale, offset, k, self.epsilon)
     else:
-      mean, var = _stats(y.astype(jnp.float32))
+      mean, var = batch_moments(y.astype(jnp.float32))
       out = (y.astype(jnp.float32) - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + offset
       out = max_pool_same(out, k)
     if not self.is_initializing():
