@@ -37,6 +37,8 @@ WORKERS_ENV = "FAKEDETECT_WORKERS"
 SPLITS = ("train", "validation", "test")
 LABELS = ("real", "fake")
 AUDIO_KEYS = ("audio", "audio_valid")
+# What builds write unless told otherwise (training reads only this; see input/sources.py).
+DEFAULT_FILE_FORMAT = "array_record"
 
 
 class LayoutError(DataError):
@@ -174,7 +176,12 @@ class ManualVideoBuilder(tfds.core.GeneratorBasedBuilder):
         self._workers = workers
         self._beam = False
         self.encode_summary = BatchSummary()  # filled by a local build: encoded, skipped files
-        super().__init__(config=config, **kwargs)
+        explicit_format = kwargs.pop("file_format", None)
+        super().__init__(config=config, file_format=explicit_format, **kwargs)
+        if explicit_format is None and not self.info.splits:
+            # Random access (tfds.data_source, Grain) needs array_record; a prepared dataset
+            # keeps the format it was written in, and `--file_format=tfrecord` still works.
+            self.info.set_file_format(DEFAULT_FILE_FORMAT, override=True)
 
     @classmethod
     def _media_config(cls, config, media):

@@ -56,7 +56,6 @@ def base_config():
   c.data.config = "small"               # the builder config (e.g. c23 for ffpp)
   c.data.data_dir = config_dict.placeholder(str)   # TFDS data_dir; None = TFDS default
   c.data.path = config_dict.placeholder(str)       # for dataset='npz'
-  c.data.cache_dir = config_dict.placeholder(str)  # decoded frames; None = <data_dir>/fakedetect_cache
   c.data.image_size = 256
   c.data.label_key = "label"
   c.data.methods = ()                   # keep only these methods ('real' = real videos); () = all
@@ -64,7 +63,8 @@ def base_config():
   c.data.val_split = "validation"
   c.data.test_split = "test"
   c.data.balance_classes = True         # sample real and fake frames equally often in training
-  c.data.prefetch = 2
+  c.data.prefetch = 2                   # global batches made ready on the devices ahead
+  c.data.workers = config_dict.placeholder(int)  # Grain reader processes; None = every core
   c.data.view = "frames"                # frames | clips | av | audio (see input/views.py)
   c.data.clip_len = 8                   # frames per row of the clips / av views
   c.data.train_methods = ()             # train split only: keep these methods; () = all
@@ -95,6 +95,9 @@ def base_config():
   c.checkpoint_every = 250              # a multiple of log_every: only checked steps are saved
   c.eval = ml_collections.ConfigDict(dict(batch_size=64, video_strategy="mean", threshold=0.5,
                                           select_metric="video_auc"))
+  # Further evaluations of the selected checkpoint, {name: dict(dataset, data_config, split,
+  # methods, perturbation, level)}; results in <workdir>/evals/<name>.json (train/evals.py).
+  c.evals = ml_collections.ConfigDict()
   return c
 
 

@@ -1,20 +1,28 @@
-"""Batches from a FrameSource: a step-addressable training order and on-device prefetch.
+"""Batches from a Source with Grain: a step-addressable global order, per-host reading, workers.
 
 The training order is a pure function of (seed, step): step s uses positions [s*B, (s+1)*B) of
-an endless sequence of per-epoch permutations. A resumed run therefore reads exactly the batches
-an uninterrupted run would have, with no iterator state to save.
+an endless sequence of per-epoch permutations (TrainOrder). Each host reads only its own
+contiguous share of every global batch. Reading a row (record read, JPEG decoding, resize) and
+every host-side augmentation happen in Grain worker processes (`config.data.workers`); the
+augmentation of a row is drawn from (seed, step, position in the global batch), so it does not
+depend on the number of hosts or workers. Grain's iterator state goes into every checkpoint,
+and a resumed run reads exactly the batches an uninterrupted run would have.
 """
+import os
 import queue
 import threading
 
+import grain
+import grain.python as grain_py
 import jax
 import numpy as np
 
+from fakedetect_jax.errors import DataError
 from fakedetect_jax.input import augment
 
 
 class TrainOrder:
-  """Which frame indices make up each global batch."""
+  """Which row indices make up each global batch."""
 
   def __init__(self, labels, batch_size, seed, balance_classes=True):
     self.labels = np.asarray(labels)
@@ -28,7 +36,7 @@ class TrainOrder:
     if epoch not in self._epoch_cache:
       rng = np.random.default_rng([self.seed, epoch])
       if self.balance:
-        # Every class as often as the largest one: minority frames repeat, in a fresh draw each epoch.
+        # Every class as often as the largest one: minority rows repeat, in a fresh draw each epoch.
         classes = [np.flatnonzero(self.labels == c) for c in np.unique(self.labels)]
         most = max(len(c) for c in classes)
         idx = np.concatenate([np.resize(rng.permutation(c), most) for c in classes])
@@ -48,6 +56,11 @@ class TrainOrder:
       out.extend(self._epoch(epoch)[offset:offset + take])
     return np.asarray(out)
 
+  def index(self, step, slot):
+    """The row at position `slot` of the global batch at `step` (= batch(step)[slot])."""
+    epoch, offset = divmod(step * self.batch_size + slot, self.epoch_size)
+    return self._epoch(epoch)[offset]
+
 
 def host_rows(global_batch, process_index, process_count):
   """This host's contiguous share of a global batch (the mesh lays hosts out in order)."""
@@ -55,56 +68,121 @@ def host_rows(global_batch, process_index, process_count):
   return global_batch[process_index * per_host:(process_index + 1) * per_host]
 
 
-def read_rows(images, rows):
-  # Memmaps read fastest in file order; the batch keeps its own order.
-  order = np.argsort(rows, kind="stable")
-  out = np.empty((len(rows),) + tuple(images.shape[1:]), images.dtype)
-  out[order] = images[rows[order]]
-  return out
+def default_workers():
+  """config.data.workers when unset: every core of the host (Grain worker processes)."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def read_inputs(source, rows):
-  """The model inputs of `rows`: an image array (frame sources) or a dict (video views)."""
-  if hasattr(source, "inputs"):
-    return {k: read_rows(v, rows) for k, v in source.inputs.items()}
-  return read_rows(source.images, rows)
+def workers(data_config):
+  """Grain worker processes for data_config (data.workers; None = every core, 0 = in-process)."""
+  w = data_config.get("workers")
+  return default_workers() if w is None or w < 0 else int(w)
 
 
-def train_batches(source, order, start_step, end_step, sharding, prefetch=2, augment_cfg=None):
-  """Yields (step, {'images' | 'inputs', 'labels'}) as global jax Arrays, read ahead on a thread.
+class _TrainRow(grain_py.MapTransform):
+  """Host position k -> the row of step k // per_host at this host's slot, augmented."""
 
-  Frame sources give 'images' [B,H,W,3]; video views give 'inputs', a dict of [B, ...] arrays.
-  `augment_cfg` (config.augment): host-side self-blending and robustness distortions of frame
-  batches (input/augment.py), drawn from (seed, step, host) so a resumed run repeats them.
+  def __init__(self, source, order, per_host, host_offset, augment_cfg):
+    self.source, self.order = source, order
+    self.per_host, self.host_offset = per_host, host_offset
+    self.augment_cfg = augment_cfg if (augment_cfg is not None and source.view == "frames"
+                                       and augment.enabled(augment_cfg)) else None
+
+  def map(self, k):
+    step, j = divmod(int(k), self.per_host)
+    slot = self.host_offset + j
+    row = self.order.index(step, slot)
+    ex = self.source[row]
+    image, label = ex["inputs"].get("image"), ex["label"]
+    if self.augment_cfg is not None:
+      rng = np.random.default_rng([self.order.seed, step, slot])
+      images, labels = augment.apply_augmentations(image[None], np.asarray([label]), rng,
+                                                   self.augment_cfg)
+      ex = {"inputs": {"image": images[0]}, "label": np.int32(labels[0])}
+    return {"inputs": ex["inputs"], "labels": ex["label"]}
+
+
+class _EvalRow(grain_py.MapTransform):
+  """Host position k -> row of the padded evaluation order at this host's slot."""
+
+  def __init__(self, source, per_host, host_offset, global_batch):
+    self.source, self.per_host = source, per_host
+    self.host_offset, self.global_batch = host_offset, global_batch
+
+  def map(self, k):
+    b, j = divmod(int(k), self.per_host)
+    row = min(b * self.global_batch + self.host_offset + j, len(self.source) - 1)
+    return self.source[row]["inputs"]
+
+
+def _stack(rows):
+  return jax.tree.map(lambda *a: np.stack(a), *rows)
+
+
+def _iterate(positions, transform, per_host, workers):
+  ds = (grain.MapDataset.range(positions.start, positions.stop).map(transform)
+        .batch(per_host, batch_fn=_stack).to_iter_dataset())
+  if workers > 0:
+    ds = ds.mp_prefetch(grain_py.MultiprocessingOptions(num_workers=workers,
+                                                        per_worker_buffer_size=2))
+  return iter(ds)
+
+
+class TrainBatches:
+  """Iterates (step, batch, data_state) for steps [start_step, end_step) as global jax Arrays.
+
+  batch = {'inputs': {name: [B, ...]}, 'labels': [B]}. data_state is what a checkpoint at that
+  step saves: Grain's iterator state right after the batch plus the next step. Resuming
+  (`iterator_state`) continues at that next step by building the iterator there: the order is a
+  function of the step, and Grain's multi-worker state would replay every element read so far.
   """
+
+  def __init__(self, source, order, start_step, end_step, sharding, workers=0, prefetch=2,
+               augment_cfg=None, iterator_state=None):
+    if iterator_state is not None and iterator_state.get("next_step") != start_step:
+      raise DataError(f"the checkpoint's input position (step {iterator_state.get('next_step')}) "
+                      f"does not match its model step {start_step}")
+    pid, nproc = jax.process_index(), jax.process_count()
+    self.per_host = order.batch_size // nproc
+    transform = _TrainRow(source, order, self.per_host, pid * self.per_host, augment_cfg)
+    self.start_step, self.end_step = start_step, end_step
+    self._it = _iterate(range(start_step * self.per_host, end_step * self.per_host), transform,
+                        self.per_host, workers)
+    self.sharding, self.prefetch, self.workers = sharding, prefetch, workers
+
+  def __iter__(self):
+    def produce():
+      for step in range(self.start_step, self.end_step):
+        host = next(self._it)
+        state = {"next_step": step + 1, "workers": self.workers, "grain": self._it.get_state()}
+        yield step, _to_global(host, self.sharding), state
+    return _prefetched(produce(), self.prefetch) if self.prefetch else produce()
+
+
+def train_batches(source, order, start_step, end_step, sharding, prefetch=2, augment_cfg=None,
+                  workers=0):
+  """Yields (step, batch); the loop uses TrainBatches, which also gives Grain's state."""
+  for step, batch, _ in TrainBatches(source, order, start_step, end_step, sharding, workers,
+                                     prefetch, augment_cfg):
+    yield step, batch
+
+
+def eval_batches(source, batch_size, sharding, workers=0):
+  """Every row once, in order, padded to whole global batches; yields (inputs, n_valid)."""
   pid, nproc = jax.process_index(), jax.process_count()
-  host_augment = (augment_cfg is not None and not hasattr(source, "inputs") and
-                  augment.enabled(augment_cfg))
-
-  def make(step):
-    rows = host_rows(order.batch(step), pid, nproc)
-    key = "inputs" if hasattr(source, "inputs") else "images"
-    batch = {key: read_inputs(source, rows), "labels": source.labels[rows]}
-    if host_augment:
-      rng = np.random.default_rng([order.seed, step, pid])
-      batch[key], batch["labels"] = augment.apply_augmentations(batch[key], batch["labels"], rng,
-                                                                augment_cfg)
-    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), batch)
-
-  yield from _prefetched((s, make(s)) for s in range(start_step, end_step)) if prefetch else (
-      (s, make(s)) for s in range(start_step, end_step))
+  per_host = batch_size // nproc
+  n_batches = -(-len(source) // batch_size)
+  # Starting worker processes costs seconds: worth it for a long pass, not for a few batches.
+  workers = workers if n_batches >= 8 * max(workers, 1) else 0
+  it = _iterate(range(0, n_batches * per_host), _EvalRow(source, per_host, pid * per_host,
+                                                         batch_size), per_host, workers)
+  for b in range(n_batches):
+    valid = min(batch_size, len(source) - b * batch_size)
+    yield _to_global(next(it), sharding), valid
 
 
-def eval_batches(source, batch_size, sharding):
-  """Every frame once, in order, padded to whole global batches; yields (batch, n_valid)."""
-  pid, nproc = jax.process_index(), jax.process_count()
-  n = len(source)
-  for start in range(0, n, batch_size):
-    rows = np.arange(start, start + batch_size)
-    valid = int(np.sum(rows < n))
-    rows = host_rows(np.minimum(rows, n - 1), pid, nproc)
-    yield jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a),
-                       read_inputs(source, rows)), valid
+def _to_global(host_batch, sharding):
+  return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a), host_batch)
 
 
 def _prefetched(iterator, size=2):

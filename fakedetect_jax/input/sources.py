@@ -1,18 +1,23 @@
-"""Frame sources: every face frame of a split as one random-access uint8 array plus labels.
+"""Sources: one view of one split, every row readable at random, with what identifies each row.
 
-TFDS splits are decoded once into a memory-mapped cache (`<data_dir>/fakedetect_cache/...`), so
-training reads any frame in O(1) without holding the split in memory, a resumed run finds its
-data position by arithmetic, and each host reads only the rows of its own shard.
+Prepared TFDS data is stored as array_record and read through `tfds.data_source` (random
+access, no cache: any row of any video is one record read plus the JPEG decoding of the frames
+it needs). A `Source` adds the view's rows (input/views.py) and per-row labels, videos and
+methods, read once from the records' small fields, so training can balance classes, evaluation
+can group frames into videos, and each host reads only the rows of its own share of a batch.
+Reading happens where the rows are asked for: in Grain's worker processes during training.
 """
 import dataclasses
 import importlib
 import os
 import pathlib
 import sys
+from typing import Any, Optional
 
 import numpy as np
 
 from fakedetect_jax.errors import DataError
+from fakedetect_jax.input import views
 
 DATASETS_DIR = pathlib.Path(__file__).resolve().parents[2] / "datasets"
 # Datasets that need no download: prepared on first use.
@@ -20,63 +25,108 @@ EMBEDDED = ("synthetic_av",)
 
 
 @dataclasses.dataclass
-class FrameSource:
-  images: np.ndarray        # [N, H, W, 3] uint8 (often a memmap)
-  labels: np.ndarray        # [N] int32, 1 = fake
-  video_index: np.ndarray   # [N] int32, the video each frame came from
-  methods: np.ndarray       # [N] str, 'real' for real videos
-  video_ids: np.ndarray     # [V] str, indexed by video_index
+class Source:
+  """Rows of one view of one split. `source[i]` -> {'inputs': {name: array}, 'label': int32}."""
+  records: Any               # random access: records[r] -> stored example (dict of numpy)
+  data_config: Any           # view, image_size, clip_len
+  row_record: np.ndarray     # [N] int64, the record each row is cut from
+  row_part: np.ndarray       # [N] int32, which frame or clip of that record
+  labels: np.ndarray         # [N] int32, 1 = fake (data.label_key)
+  video_index: np.ndarray    # [N] int32, index into video_ids
+  methods: np.ndarray        # [N] str, 'real' for real videos
+  video_ids: np.ndarray      # [V] str
+  categories: Optional[np.ndarray] = None  # [N] str (FakeAVCeleb-style), where the data has one
+  name: str = ""             # dataset/config, for messages
+  perturbation: tuple = ()   # (kind, level, seed): a fixed distortion of every face frame
 
   def __len__(self):
     return len(self.labels)
 
+  @property
+  def view(self):
+    return self.data_config.view
+
+  def __getitem__(self, i):
+    i = int(i)
+    stored = self.records[int(self.row_record[i])]
+    inputs = views.to_model_inputs(stored, self.data_config, int(self.row_part[i]))
+    if self.perturbation:
+      inputs = _perturb(inputs, i, *self.perturbation)
+    return {"inputs": inputs, "label": np.int32(self.labels[i])}
+
   def select(self, keep):
-    """The frames where `keep` is true (video ids stay addressable by the same index)."""
-    return FrameSource(self.images[keep] if not isinstance(self.images, np.memmap)
-                       else _IndexedImages(self.images, np.flatnonzero(keep)),
-                       self.labels[keep], self.video_index[keep], self.methods[keep],
-                       self.video_ids)
+    """The rows where `keep` is true (video ids stay addressable by the same index)."""
+    rows = np.flatnonzero(keep)
+    pick = lambda a: None if a is None else a[rows]
+    return dataclasses.replace(self, row_record=self.row_record[rows],
+                               row_part=self.row_part[rows], labels=self.labels[rows],
+                               video_index=self.video_index[rows], methods=self.methods[rows],
+                               categories=pick(self.categories))
+
+  def perturbed(self, kind, level, seed=0):
+    """The same rows with one robustness distortion at severity `level` on every face frame,
+    the same for every model (drawn from (seed, row))."""
+    return dataclasses.replace(self, perturbation=(kind, level, seed))
+
+  def example_inputs(self, batch=1):
+    """Zeros shaped like `batch` rows of model inputs (for model.init)."""
+    first = self[0]["inputs"]
+    return {k: np.zeros((batch,) + v.shape, v.dtype) for k, v in first.items()}
 
 
-class _IndexedImages:
-  """A row subset of a memmap that reads lazily (fancy indexing a memmap copies it)."""
+def _perturb(inputs, row, kind, level, seed):
+  from fakedetect_jax.input import augment
+  out = dict(inputs)
+  for key in ("image", "frames"):
+    if key in out:
+      x = out[key]
+      batch = x[None] if x.ndim == 3 else x
+      batch = augment.perturb(batch, kind, level, seed=[seed, row])
+      out[key] = batch[0] if x.ndim == 3 else batch
+  return out
 
-  def __init__(self, base, rows):
-    self.base, self.rows = base, rows
-    self.shape = (len(rows),) + base.shape[1:]
-    self.dtype = base.dtype
+
+class _ArrayRecords:
+  """In-memory 'records' of an npz split: record r holds one face frame."""
+
+  def __init__(self, images):
+    self.images = images
 
   def __len__(self):
-    return len(self.rows)
+    return len(self.images)
 
-  def __getitem__(self, idx):
-    return self.base[self.rows[idx]]
+  def __getitem__(self, r):
+    return {"frames": self.images[r:r + 1]}
 
 
-def load_split(data_config, split, process_index=0, barrier=lambda: None):
-  """The FrameSource of one split, filtered to data_config.methods when given."""
+def open_split(data_config, split, process_index=0, barrier=lambda: None):
+  """The Source of one split in data_config's view, filtered to data_config.methods."""
   view = data_config.get("view", "frames")
-  if view != "frames":
-    # Video-level views (temporal, lip-sync, audio branches): one row per video or clip.
-    from fakedetect_jax.input import views
-    if data_config.dataset == "npz":
+  views.check_view(view)
+  if data_config.dataset == "npz":
+    if view != "frames":
       raise DataError(f"data.view {view!r} needs a TFDS video dataset, not 'npz'")
-    source = views.load_view(_prepared(data_config, process_index, barrier), split, data_config,
-                             process_index, barrier)
-  elif data_config.dataset == "npz":
-    source = _load_npz(data_config.path, split, data_config.image_size)
+    source = _open_npz(data_config, split)
   else:
-    source = _load_tfds(data_config, split, process_index, barrier)
-  if data_config.methods:
-    keep = np.isin(source.methods, list(data_config.methods))
+    source = _open_tfds(data_config, split, process_index, barrier)
+  methods = data_config.get("methods") or ()
+  if methods:
+    keep = np.isin(source.methods, list(methods))
     if not keep.any():
-      raise DataError(f"no frames of methods {list(data_config.methods)} in split {split!r} of "
-                      f"{data_config.dataset}; methods present: {sorted(set(source.methods))}")
+      raise DataError(f"no rows of methods {list(methods)} in split {split!r} of "
+                      f"{source.name}; methods present: {sorted(set(source.methods))}")
     source = source.select(keep)
+  if not len(source):
+    raise DataError(f"split {split!r} of {source.name} is empty")
   return source
 
 
-def _load_npz(path, split, image_size):
+# The old name: a frame source is a Source in the 'frames' view.
+load_split = open_split
+
+
+def _open_npz(data_config, split):
+  path, size = data_config.path, int(data_config.image_size)
   if not path or not os.path.exists(path):
     raise DataError(f"dataset 'npz' needs config.data.path pointing at an .npz file; got {path!r}")
   with np.load(path, allow_pickle=False) as z:
@@ -85,22 +135,28 @@ def _load_npz(path, split, image_size):
     if missing:
       raise DataError(f"{path}: missing arrays {missing} (expected <split>_images, _labels, _videos)")
     images = z[f"{split}_images"]
-    if images.ndim != 4 or images.shape[1:] != (image_size, image_size, 3) or images.dtype != np.uint8:
+    if images.ndim != 4 or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
       raise DataError(f"{path}: {split}_images is {images.dtype}{list(images.shape)}, expected "
-                      f"uint8[N,{image_size},{image_size},3]")
+                      f"uint8[N,{size},{size},3]")
+    labels = z[f"{split}_labels"].astype(np.int32)
     videos = z[f"{split}_videos"].astype(np.int32)
     methods = (z[f"{split}_methods"].astype(str) if f"{split}_methods" in z
-               else np.where(z[f"{split}_labels"] > 0, "fake", "real"))
-    return FrameSource(images, z[f"{split}_labels"].astype(np.int32), videos, methods,
-                       np.array([str(v) for v in range(videos.max(initial=-1) + 1)]))
+               else np.where(labels > 0, "fake", "real"))
+  n = len(labels)
+  return Source(_ArrayRecords(images), data_config, np.arange(n, dtype=np.int64),
+                np.zeros(n, np.int32), labels, videos, methods,
+                np.array([str(v) for v in range(videos.max(initial=-1) + 1)]),
+                name=f"npz:{path}")
 
 
 def import_builder_module(name):
   """Imports datasets/<name>/<name>_dataset_builder.py, which registers the builder with TFDS."""
   module_file = DATASETS_DIR / name / f"{name}_dataset_builder.py"
   if not module_file.exists():
-    known = sorted(p.name for p in DATASETS_DIR.iterdir() if (p / f"{p.name}_dataset_builder.py").exists())
-    raise DataError(f"unknown dataset {name!r}: no {module_file}; known datasets: {', '.join(known)}, npz")
+    known = sorted(p.name for p in DATASETS_DIR.iterdir()
+                   if (p / f"{p.name}_dataset_builder.py").exists())
+    raise DataError(f"unknown dataset {name!r}: no {module_file}; known datasets: "
+                    f"{', '.join(known)}, npz")
   if str(DATASETS_DIR) not in sys.path:
     sys.path.insert(0, str(DATASETS_DIR))
   return importlib.import_module(f"{name}.{name}_dataset_builder")
@@ -115,76 +171,131 @@ def get_builder(name, config, data_dir):
     raise DataError(f"dataset {name!r} has no config {config!r}: {e}") from None
 
 
-def _prepared(data_config, process_index, barrier):
-  """The TFDS builder of data_config, prepared (embedded datasets are built on first use)."""
+def prepare_command(data_config):
+  return (f"tfds build datasets/{data_config.dataset} --config={data_config.config} "
+          f"--manual_dir=<your download> --data_dir=<data_dir>")
+
+
+def prepared_builder(data_config, process_index=0, barrier=lambda: None):
+  """The TFDS builder of data_config, prepared (embedded datasets are built on first use).
+
+  Every host builds an embedded dataset into its own data_dir when it is missing there (the
+  build is deterministic), so no host needs another's filesystem."""
   builder = get_builder(data_config.dataset, data_config.config, data_config.data_dir)
   if not builder.is_prepared():
     if data_config.dataset not in EMBEDDED:
-      raise DataError(
-          f"dataset {data_config.dataset}/{data_config.config} is not prepared in {builder.data_dir}; "
-          f"build it first: tfds build datasets/{data_config.dataset} --config={data_config.config} "
-          f"--manual_dir=<your download> --data_dir=<data_dir>")
-    if process_index == 0:
-      print(f"Preparing the embedded dataset {data_config.dataset}/{data_config.config} "
-            f"in {builder.data_dir} (once)...", flush=True)
-      builder.download_and_prepare()
-    barrier()
+      raise DataError(f"dataset {data_config.dataset}/{data_config.config} is not prepared in "
+                      f"{builder.data_dir}; build it first: {prepare_command(data_config)}")
+    print(f"Preparing the embedded dataset {data_config.dataset}/{data_config.config} "
+          f"in {builder.data_dir} (once)...", flush=True)
+    _prepare_once(builder, process_index, barrier)
   return builder
 
 
-def _load_tfds(data_config, split, process_index, barrier):
-  builder = _prepared(data_config, process_index, barrier)
-  if split not in builder.info.splits:
-    raise DataError(f"dataset {builder.info.full_name} has no split {split!r}; "
-                    f"splits: {sorted(builder.info.splits)}")
-  cache_root = data_config.cache_dir or os.path.join(builder.data_dir_root, "fakedetect_cache")
-  # Labels are cached too: the label key is part of the name (quickstart uses video_label).
-  name = f"{split}_{data_config.image_size}px_{data_config.label_key}"
-  prefix = os.path.join(cache_root, builder.info.full_name, name)
-  if process_index == 0 and not os.path.exists(prefix + ".meta.npz"):
-    _write_cache(builder, split, data_config, prefix)
+def _prepare_once(builder, process_index, barrier):
+  # Hosts on one shared filesystem would race on the same folder: process 0 goes first, the
+  # others then find it prepared (and build their own copy where the folder is not shared).
+  if process_index == 0:
+    builder.download_and_prepare()
   barrier()
-  meta = np.load(prefix + ".meta.npz", allow_pickle=False)
-  images = np.load(prefix + ".images.npy", mmap_mode="r")
-  return FrameSource(images, meta["labels"], meta["video_index"], meta["methods"], meta["video_ids"])
+  if process_index != 0 and not _fresh(builder).is_prepared():
+    builder.download_and_prepare()
 
 
-def _write_cache(builder, split, data_config, prefix):
-  """Decodes a split once into prefix.images.npy (memmap) + prefix.meta.npz, atomically."""
-  import tensorflow as tf
+def _fresh(builder):
   import tensorflow_datasets as tfds
+  return tfds.builder(builder.name, config=builder.builder_config, data_dir=builder.data_dir_root)
+
+
+def _open_tfds(data_config, split, process_index, barrier):
+  import tensorflow_datasets as tfds
+  builder = prepared_builder(data_config, process_index, barrier)
+  name = f"{data_config.dataset}/{builder.builder_config.name}"
+  if split not in builder.info.splits:
+    raise DataError(f"dataset {name} has no split {split!r} (splits: "
+                    f"{', '.join(sorted(builder.info.splits))}); prepare it with: "
+                    f"{prepare_command(data_config)}")
+  file_format = builder.info.file_format
+  if file_format is not None and getattr(file_format, "value", file_format) != "array_record":
+    raise DataError(
+        f"dataset {name} in {builder.data_dir} was prepared as {file_format.value}; training "
+        f"reads array_record (random access): convert it once with `tfds convert_format "
+        f"--dataset_version_dir={builder.data_dir} --out_file_format=array_record`, or rebuild "
+        f"it without --file_format")
   features = builder.info.features
-  if "frames" not in features:
-    raise DataError(f"dataset {builder.info.full_name} has no 'frames' feature; keys: {list(features)}")
-  frames_per_video = features["frames"].shape[0]
-  n_videos = builder.info.splits[split].num_examples
-  size = data_config.image_size
-  os.makedirs(os.path.dirname(prefix), exist_ok=True)
-  images = np.lib.format.open_memmap(prefix + ".images.tmp.npy", "w+", np.uint8,
-                                     (n_videos * frames_per_video, size, size, 3))
+  view = data_config.view
+  missing = [k for k in views.STORED_KEYS[view] if k not in features]
+  if missing:
+    raise DataError(f"dataset {name} has no {missing} features for the {view!r} view (was it "
+                    f"built without audio or landmarks?); features: {sorted(features)}")
+  if data_config.label_key not in features:
+    raise DataError(f"dataset {name} has no label {data_config.label_key!r} (data.label_key); "
+                    f"features: {sorted(features)}")
+  records = _Records(builder.as_data_source(split).data_source, features)
+  num_frames = features["frames"].shape[0] if "frames" in features else 1
+  per_video = views.rows_per_video(num_frames, data_config)
+  meta = _read_index(records, data_config.label_key, features)
+  n_rec = len(meta["labels"])
+  return Source(records, data_config,
+                np.repeat(np.arange(n_rec, dtype=np.int64), per_video),
+                np.tile(np.arange(per_video, dtype=np.int32), n_rec),
+                np.repeat(meta["labels"], per_video), np.repeat(np.arange(n_rec, dtype=np.int32),
+                                                                per_video),
+                np.repeat(meta["methods"], per_video), meta["video_ids"],
+                np.repeat(meta["categories"], per_video), name=name)
 
-  def resize(ex):
-    frames = ex["frames"]
-    if frames.shape[1] != size or frames.shape[2] != size:
-      frames = tf.cast(tf.clip_by_value(tf.round(
-          tf.image.resize(frames, (size, size), antialias=True)), 0, 255), tf.uint8)
-    return {"frames": frames, "label": ex[data_config.label_key], "method": ex["method"],
-            "video_id": ex["video_id"]}
 
-  ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(
-      interleave_cycle_length=1)).map(resize, num_parallel_calls=tf.data.AUTOTUNE,
-                                      deterministic=True)
-  labels, methods, video_ids = [], [], []
-  for i, ex in enumerate(tfds.as_numpy(ds)):
-    images[i * frames_per_video:(i + 1) * frames_per_video] = ex["frames"]
-    labels.append(int(ex["label"]))
-    methods.append(ex["method"].decode())
-    video_ids.append(ex["video_id"].decode())
-  images.flush()
-  del images
-  rep = lambda a: np.repeat(np.asarray(a), frames_per_video)
-  np.savez(prefix + ".meta.tmp.npz", labels=rep(labels).astype(np.int32),
-           video_index=rep(np.arange(len(labels))).astype(np.int32), methods=rep(methods),
-           video_ids=np.asarray(video_ids))
-  os.replace(prefix + ".images.tmp.npy", prefix + ".images.npy")
-  os.replace(prefix + ".meta.tmp.npz", prefix + ".meta.npz")  # written last: marks the cache done
+class _Records:
+  """Stored examples by record index, from TFDS's array_record source of a split.
+
+  Every feature is decoded as TFDS decodes it, except the face crops: they stay a sequence of
+  JPEG bytes, so a row that needs one frame decodes one (views.to_model_inputs). Pickles small
+  (the file list), so Grain's worker processes open their own readers."""
+
+  def __init__(self, raw, features):
+    self.raw, self.features = raw, features
+    self._parser = None
+
+  def __len__(self):
+    return len(self.raw)
+
+  def __getstate__(self):
+    return {"raw": self.raw, "features": self.features}
+
+  def __setstate__(self, state):
+    self.__init__(state["raw"], state["features"])
+
+  def parse(self, serialized, keys=None):
+    if self._parser is None:
+      from tensorflow_datasets.core import example_parser
+      self._parser = example_parser.ExampleParserNp(self.features.get_serialized_info())
+    flat = self._parser.parse_example(serialized)
+    return {k: v if k == "frames" else self.features[k].decode_example_np(v)
+            for k, v in flat.items() if keys is None or k in keys}
+
+  def __getitem__(self, r):
+    return self.parse(self.raw[int(r)])
+
+  def read_many(self, rows, keys):
+    return [self.parse(x, keys) for x in self.raw.__getitems__(list(rows))]
+
+
+def _read_index(records, label_key, features):
+  """Labels, methods, video ids and categories of every record, in record order."""
+  category_names = getattr(features["category"], "names", None) if "category" in features else None
+  keys = {label_key, "method", "video_id", "category"}
+  labels, methods, ids, cats = [], [], [], []
+  chunk = 256
+  for start in range(0, len(records), chunk):
+    for ex in records.read_many(range(start, min(start + chunk, len(records))), keys):
+      labels.append(int(ex[label_key]))
+      methods.append(_text(ex["method"]))
+      ids.append(_text(ex["video_id"]))
+      c = ex.get("category")
+      cats.append("" if c is None else category_names[int(c)] if category_names else _text(c))
+  return {"labels": np.asarray(labels, np.int32), "methods": np.asarray(methods, dtype=str),
+          "video_ids": np.asarray(ids, dtype=str), "categories": np.asarray(cats, dtype=str)}
+
+
+def _text(v):
+  return v.decode() if isinstance(v, bytes) else str(v)

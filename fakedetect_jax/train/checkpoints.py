@@ -6,6 +6,7 @@ at any moment (kill -9 included) resumes from the last complete one.
 import json
 import os
 
+import grain
 import jax
 import orbax.checkpoint as ocp
 
@@ -34,9 +35,27 @@ class Checkpoints:
       info = json.load(f)
     return info if info["step"] == step else None
 
-  def save_latest(self, state):
-    self.latest.save(int(state.step), args=ocp.args.StandardSave(state))
+  def save_latest(self, state, data_state=None):
+    """The newest state, with the input pipeline's (Grain) iterator state of this host, so a
+    resumed run continues the same data stream."""
+    items = {"state": ocp.args.StandardSave(state)}
+    if data_state is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(_DataState(data_state))
+    self.latest.save(int(state.step), args=ocp.args.Composite(**items))
     self.latest.wait_until_finished()
+
+  def restore_latest(self, state):
+    """(state, Grain iterator state or None) of the newest checkpoint."""
+    step = self.latest.latest_step()
+    step_dir = os.path.join(self.latest.directory, str(step))
+    if not os.path.isdir(os.path.join(step_dir, "state")):
+      return self.restore(self.latest, state, step), None
+    items = {"state": ocp.args.StandardRestore(_abstract(state))}
+    holder = _DataState(None)
+    if os.path.isdir(os.path.join(step_dir, "data")):
+      items["data"] = grain.checkpoint.CheckpointRestore(holder)
+    restored = self.latest.restore(step, args=ocp.args.Composite(**items))
+    return restored["state"], holder.state
 
   def maybe_save_best(self, state, score, metric):
     """Saves state as best when score is at least the best so far.
@@ -59,11 +78,31 @@ class Checkpoints:
     return True
 
   def restore(self, manager, state, step=None):
-    """Restores into the structure, shapes and shardings of `state`."""
+    """Restores into the structure, shapes and shardings of `state` (the model state only)."""
     step = manager.latest_step() if step is None else step
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    if os.path.isdir(os.path.join(manager.directory, str(step), "state")):
+      return manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_abstract(state))))["state"]
+    return manager.restore(step, args=ocp.args.StandardRestore(_abstract(state)))
 
   def close(self):
     self.latest.close()
     self.best.close()
+
+
+def _abstract(state):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+
+
+class _DataState:
+  """Carries a Grain iterator state (a JSON-able dict, captured when its batch was taken) to
+  and from Grain's orbax handler, which stores it per host as JSON."""
+
+  def __init__(self, state):
+    self.state = state
+
+  def get_state(self):
+    return json.dumps(self.state, indent=1).encode()
+
+  def set_state(self, data):
+    self.state = json.loads(data.decode() if isinstance(data, bytes) else data)

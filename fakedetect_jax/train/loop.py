@@ -11,9 +11,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from fakedetect_jax import config_lib, evaluate, input as input_lib, models
+from fakedetect_jax.input import views
 from fakedetect_jax.errors import ConfigError, DivergedError
 from fakedetect_jax.models import pretrained as pretrained_lib
 from fakedetect_jax.train import state as state_lib
+from fakedetect_jax.train import evals as evals_lib
 from fakedetect_jax.train.checkpoints import Checkpoints
 from fakedetect_jax.train.logging import MetricWriter, Progress
 from fakedetect_jax.train.step import make_eval_step, make_train_step
@@ -82,31 +84,9 @@ def load_pretrained_state(state, config, tx, sharding):
       out_shardings=sharding)(loaded["params"], loaded["batch_stats"])
 
 
-def predict(eval_step, state, source, batch_size, sharding):
-  """Fake probability for every frame of a source, in order."""
-  scores = []
-  for images, valid in input_lib.eval_batches(source, batch_size, sharding):
-    scores.append(np.asarray(jax.device_get(eval_step(state, images)))[:valid])
-  return np.concatenate(scores) if scores else np.zeros(0)
-
-
-def save_predictions(workdir, split, scores, source):
-  """predictions/<split>.npz: the selected state's score of every row, with what identifies it,
-  so fusion and later analyses need not run the model again."""
-  if jax.process_index() != 0:
-    return
-  os.makedirs(os.path.join(workdir, "predictions"), exist_ok=True)
-  path = os.path.join(workdir, "predictions", split + ".npz")
-  with open(path + ".tmp", "wb") as f:
-    np.savez(f, scores=scores, labels=source.labels, video_index=source.video_index,
-             methods=source.methods, video_ids=source.video_ids)
-  os.replace(path + ".tmp", path)
-
-
-def evaluate_split(eval_step, state, source, config, sharding):
-  scores = predict(eval_step, state, source, config.eval.batch_size, sharding)
-  return evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
-                                  config.eval.video_strategy, config.eval.threshold)
+# Kept importable from here (studies and fusion call them through the loop module).
+predict = evals_lib.predict
+save_predictions = evals_lib.save_predictions
 
 
 def _public(result):
@@ -134,8 +114,7 @@ def train_and_evaluate(config, workdir):
   mesh = state_lib.make_mesh()
   check_config(config, mesh.size)
   prepare_workdir(config, workdir)
-  model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
-  model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **model_kwargs)
+  model = models.from_config(config)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
   schedule = state_lib.make_schedule(config.optimizer, config.total_steps)
   rep, data_sharding = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
@@ -151,21 +130,21 @@ def train_and_evaluate(config, workdir):
       print(evaluate.markdown_table(results), flush=True)
     return results
 
-  load = lambda split: input_lib.load_split(config.data, split, jax.process_index(),
+  load = lambda split: input_lib.open_split(config.data, split, jax.process_index(),
                                             lambda: _barrier("data_" + split))
   train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
                                   load(config.data.test_split))
   if config.data.get("train_methods"):
     # e.g. sync pre-training on videos whose lips follow their audio only.
     train_src = train_src.select(np.isin(train_src.methods, list(config.data.train_methods)))
-  example = (None if not hasattr(train_src, "inputs") else
-             input_lib.views.example_input(train_src))
+  example = views.model_arg(train_src.example_inputs(), train_src.view)
   # Built inside jit so every host holds its part of replicated global arrays (device_put
   # cannot target devices of other hosts).
   state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
                                                  example), out_shardings=rep)()
+  data_state = None
   if start:
-    state = ckpts.restore(ckpts.latest, state)
+    state, data_state = ckpts.restore_latest(state)
     print(f"Resuming from step {start}.", file=sys.stderr, flush=True)
   elif config.get("init_from"):
     # Fine-tuning (e.g. the lip-sync classifier from its sync pre-training): weights from the
@@ -188,15 +167,16 @@ def train_and_evaluate(config, workdir):
   progress = Progress(start, config.total_steps)
   sums, wait, last_log = None, 0.0, time.perf_counter()
   in_flight = collections.deque()
-  batches = input_lib.train_batches(train_src, order, start, config.total_steps, data_sharding,
-                                    config.data.prefetch, config.augment)
+  batches = iter(input_lib.TrainBatches(
+      train_src, order, start, config.total_steps, data_sharding,
+      input_lib.pipeline.workers(config.data), config.data.prefetch, config.augment, data_state))
   while True:
     t = time.perf_counter()
     item = next(batches, None)
     wait += time.perf_counter() - t
     if item is None:
       break
-    step, batch = item
+    step, batch, data_state = item
     state, m = train_step(state, batch, rng)
     # Bound the steps in flight: the device stays busy with the queued one, host memory stays
     # bounded, and CPU devices simulated on few cores cannot starve each other's collectives.
@@ -222,14 +202,14 @@ def train_and_evaluate(config, workdir):
                   learning_rate=float(schedule(step)))
     sums, wait = None, 0.0
     if step % config.eval_every == 0 or step == config.total_steps:
-      val = evaluate_split(eval_step, state, val_src, config, data_sharding)
+      _, val = evals_lib.score_source(eval_step, state, val_src, config, data_sharding)
       logged.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
       # Ties on the selection metric (AUC saturates on easy data) go to balanced accuracy.
       score = [float(val[k]) for k in (config.eval.select_metric, "balanced_acc")]
       ckpts.maybe_save_best(state, [v if np.isfinite(v) else -1e9 for v in score],
                             config.eval.select_metric)
     if step % config.checkpoint_every == 0 or step == config.total_steps:
-      ckpts.save_latest(state)
+      ckpts.save_latest(state, data_state)
     writer.write(step, logged)
     last_log = time.perf_counter()
   writer.close()
@@ -239,12 +219,13 @@ def train_and_evaluate(config, workdir):
   final = ckpts.restore(ckpts.best, state, best["step"]) if best else state
   results, curves = {}, {}
   for name, source in (("validation", val_src), ("test", test_src)):
-    scores = predict(eval_step, final, source, config.eval.batch_size, data_sharding)
-    save_predictions(workdir, name, scores, source)
-    r = evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
-                                 config.eval.video_strategy, config.eval.threshold)
+    scores, r = evals_lib.score_source(eval_step, final, source, config, data_sharding)
+    evals_lib.save_predictions(workdir, name, scores, source)
     curves[name] = r["_roc"]
     results[name] = _public(r)
+  # Further datasets (cross-dataset, perturbed copies) on the same selected state.
+  evals_lib.run_evals(eval_step, final, config, workdir, data_sharding,
+                      evals_lib.config_evals(config), best["step"] if best else None)
   ckpts.close()
   _barrier("report")
   return report(workdir, results, curves)

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fakedetect_jax.errors import ConfigError
+from fakedetect_jax.train import objectives
 from fakedetect_jax.train.state import batch_sharding, replicated
 
 
@@ -18,7 +20,7 @@ def preprocess(images, dtype=jnp.float32):
 
 
 def prepare_inputs(x, dtype=jnp.float32):
-  """Model inputs from a batch: an image array (frame view) or a dict (video views).
+  """Normalised model inputs from a batch's "inputs" dict (or a bare image array).
 
   Pixels (uint8 frames, mouth crops) go to [-1, 1]; audio to dtype; masks and per-frame
   scalars stay float32 (they gate or feed small heads).
@@ -31,10 +33,11 @@ def prepare_inputs(x, dtype=jnp.float32):
 
 def _augment(images, rng, aug):
   if isinstance(images, dict):
+    # Pixel arrays: 'image' (frames view), 'frames' and 'mouth' (video views).
     # The same flip / brightness for every frame of a clip (a per-frame change would be
     # exactly the flicker the temporal branch must learn to see).
     out = dict(images)
-    for i, k in enumerate(k for k in ("frames", "mouth") if k in images):
+    for i, k in enumerate(k for k in ("image", "frames", "mouth") if k in images):
       out[k] = _augment(images[k], jax.random.fold_in(rng, 10 + i) if k == "mouth" else rng,
                         aug)
     return out
@@ -50,45 +53,39 @@ def _augment(images, rng, aug):
   return images
 
 
-def sync_target(logits):
-  """Index of offset 0 among a sync model's candidate offsets (the centre of an odd count)."""
-  return logits.shape[-1] // 2
+def _model_inputs(inputs, config):
+  return objectives.model_input(inputs, config.data.get("view", "frames"))
 
 
 def make_train_step(model, tx, config, mesh):
   """Returns jitted train_step(state, batch, rng) -> (state, metrics); state is donated.
 
-  metrics holds sums (loss_sum, correct, count, nonfinite) so the loop can add them up on the
-  device and fetch only at logging steps.
+  batch: {"inputs": {name: [B, ...]}, "labels": int32 [B]} plus the keys the objective
+  (config.objective, train/objectives.py) names in `extra_keys`. metrics holds sums (loss_sum,
+  correct, count, nonfinite) so the loop can add them up on the device and fetch only at
+  logging steps.
   """
   accum = config.grad_accum_steps
   dtype = jnp.dtype(config.compute_dtype)
-  objective = config.get("objective", "classify")
+  objective = objectives.get(config.get("objective", "classify"))
 
-  def loss_fn(params, batch_stats, images, labels, rng):
+  def loss_fn(params, batch_stats, inputs, labels, extras, rng):
     variables = {"params": params, "batch_stats": batch_stats}
-    if objective == "sync":
-      # SyncNet-style: which of the candidate audio offsets matches the lips (offset 0 is
-      # the truth on in-sync videos; the shifted ones are the negatives).
-      logits, updates = model.apply(variables, images, train=True, rngs={"dropout": rng},
-                                    mutable=["batch_stats"], method="sync_logits")
-      target = jnp.full(logits.shape[:1], sync_target(logits))
-      losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), target)
-      correct = jnp.sum(jnp.argmax(logits, -1) == target)
-    else:
-      logits, updates = model.apply(variables, images, train=True, rngs={"dropout": rng},
-                                    mutable=["batch_stats"])
-      losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32))
-      correct = jnp.sum((logits > 0) == (labels > 0))
-    return losses.mean(), (updates.get("batch_stats", batch_stats), correct)
+    losses, correct, batch_stats = objective.loss(model, variables, inputs, labels, rng, **extras)
+    return jnp.mean(losses), (batch_stats, correct)
 
   def train_step(state, batch, rng):
+    missing = [k for k in ("inputs", "labels") + tuple(objective.extra_keys) if k not in batch]
+    if missing:
+      raise ConfigError(f"objective {config.get('objective', 'classify')!r} needs batch keys "
+                        f"{missing}; the batch has {sorted(batch)}")
     rng = jax.random.fold_in(rng, state.step)
-    images = _augment(prepare_inputs(batch["inputs"] if "inputs" in batch else batch["images"]),
-                      jax.random.fold_in(rng, 1), config.augment)
-    images = jax.tree.map(lambda a: a.astype(dtype) if a.dtype == jnp.float32 and a.ndim >= 4
-                          else a, images)
+    inputs = _augment(prepare_inputs(batch["inputs"]), jax.random.fold_in(rng, 1), config.augment)
+    inputs = jax.tree.map(lambda a: a.astype(dtype) if a.dtype == jnp.float32 and a.ndim >= 4
+                          else a, inputs)
+    inputs = _model_inputs(inputs, config)
     labels = batch["labels"]
+    extras = {k: batch[k] for k in objective.extra_keys}
     # Micro-batch i is rows i, i+accum, ...: every device's shard holds some of each, so each
     # micro-batch is data-parallel too, and the split does not depend on the device count.
     micro = lambda x, i: jax.tree.map(lambda a: a.reshape((-1, accum) + a.shape[1:])[:, i], x)
@@ -97,7 +94,7 @@ def make_train_step(model, tx, config, mesh):
     grads, batch_stats, losses, correct = None, state.batch_stats, [], []
     for i in range(accum):
       (loss, (batch_stats, n_correct)), g = jax.value_and_grad(loss_fn, has_aux=True)(
-          state.params, batch_stats, micro(images, i), micro(labels, i),
+          state.params, batch_stats, micro(inputs, i), micro(labels, i), micro(extras, i),
           jax.random.fold_in(rng, 2 + i))
       grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
       losses.append(loss)
@@ -119,19 +116,14 @@ def make_train_step(model, tx, config, mesh):
 
 
 def make_eval_step(model, config, mesh):
-  """Returns jitted eval_step(state, images) -> fake probabilities, replicated on every host."""
+  """Returns jitted eval_step(state, inputs) -> the objective's scores (a fake probability per
+  row for classify and sync), replicated on every host; inputs: a batch's "inputs" dict."""
   dtype = jnp.dtype(config.compute_dtype)
-  objective = config.get("objective", "classify")
+  objective = objectives.get(config.get("objective", "classify"))
 
-  def eval_step(state, images):
+  def eval_step(state, inputs):
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    if objective == "sync":
-      # Score = probability that the true offset is not 0 (out of sync = suspicious).
-      logits = model.apply(variables, prepare_inputs(images, dtype), train=False,
-                           method="sync_logits").astype(jnp.float32)
-      return 1.0 - jax.nn.softmax(logits, -1)[:, sync_target(logits)]
-    logits = model.apply(variables, prepare_inputs(images, dtype), train=False)
-    return jax.nn.sigmoid(logits.astype(jnp.float32))
+    return objective.score(model, variables, _model_inputs(prepare_inputs(inputs, dtype), config))
 
   return jax.jit(eval_step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
                  out_shardings=replicated(mesh))
