@@ -13,6 +13,10 @@ INSTALL_REQUIRES = [
     "absl-py==2.5.1",
     "tensorflow-cpu==2.19.1",
     "tensorflow-datasets==4.9.10",
+    # Random-access reading: array_record files through tfds.data_source, batched by Grain.
+    # grain 0.2.12+ needs protobuf>=5, which mediapipe 0.10.14 and TensorFlow 2.19 do not take.
+    "grain==0.2.11",
+    "array-record==0.8.6",
     "tensorflow-metadata==1.17.3",
     "protobuf==4.25.9",
     "numpy==2.1.3",

@@ -1,8 +1,15 @@
-"""The training order: a pure function of (seed, step), balanced, split between hosts."""
+"""The training order: a pure function of (seed, step), balanced, split between hosts; batches
+read by Grain (in-process and in worker processes) with host-side augmentations."""
+import jax
+import ml_collections
 import numpy as np
+import pytest
 
-from fakedetect_jax.input import TrainOrder
-from fakedetect_jax.input.pipeline import host_rows, read_rows
+from fakedetect_jax import config_lib
+from fakedetect_jax.input import TrainOrder, pipeline
+from fakedetect_jax.input.pipeline import host_rows
+from fakedetect_jax.input.sources import Source, _ArrayRecords
+from fakedetect_jax.train import state as state_lib
 
 
 def test_order_is_a_function_of_step_and_covers_each_epoch():
@@ -32,35 +39,104 @@ def test_hosts_split_each_batch_without_overlap():
   np.testing.assert_array_equal(np.concatenate(parts), batch)
 
 
-def test_read_rows_keeps_batch_order_from_a_memmap(tmp_path):
-  images = np.lib.format.open_memmap(tmp_path / "x.npy", "w+", np.uint8, (20, 2, 2, 3))
-  images[:] = np.arange(20)[:, None, None, None]
-  images.flush()
-  mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-  rows = np.array([7, 2, 19, 2])
-  np.testing.assert_array_equal(read_rows(mm, rows)[:, 0, 0, 0], rows)
+def _source(n=16, size=32, log=None):
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+  labels = np.repeat([0, 1], n // 2).astype(np.int32)
+  records = _ArrayRecords(images) if log is None else _LoggedRecords(images, log)
+  data = ml_collections.ConfigDict(dict(view="frames", image_size=size, clip_len=8))
+  return Source(records, data, np.arange(n), np.zeros(n, np.int32), labels,
+                np.arange(n, dtype=np.int32), np.array(["real"] * (n // 2) + ["fake"] * (n // 2)),
+                np.arange(n).astype(str)), images, labels
+
+
+class _LoggedRecords(_ArrayRecords):
+  """Records that note which rows a reader asked for (in-process readers only)."""
+
+  def __init__(self, images, log):
+    super().__init__(images)
+    self.log = log
+
+  def __getitem__(self, r):
+    self.log.append(int(r))
+    return super().__getitem__(r)
+
+
+def _batches(source, order, start, end, augment_cfg=None, workers=0, **kw):
+  sharding = state_lib.batch_sharding(state_lib.make_mesh())
+  return {s: jax.device_get(b) for s, b, _ in pipeline.TrainBatches(
+      source, order, start, end, sharding, workers, 0, augment_cfg, **kw)}
 
 
 def test_host_augmentations_are_applied_and_resumable():
-  from fakedetect_jax import config_lib
-  from fakedetect_jax.input import pipeline
-  from fakedetect_jax.input.sources import FrameSource
-  from fakedetect_jax.train import state as state_lib
-  rng = np.random.default_rng(0)
-  images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
-  labels = np.repeat([0, 1], 8).astype(np.int32)
-  source = FrameSource(images, labels, np.arange(16), np.array(["real"] * 8 + ["fake"] * 8),
-                       np.arange(16).astype(str))
+  source, images, labels = _source()
   order = pipeline.TrainOrder(labels, 8, seed=3)
-  sharding = state_lib.batch_sharding(state_lib.make_mesh())
   cfg = config_lib.base_config().augment
   cfg.sbi, cfg.jpeg = 1.0, 1.0
-  get = lambda start: dict(pipeline.train_batches(source, order, start, 3, sharding, 0, cfg))
-  batches, resumed = get(0), get(2)
+  batches, resumed = _batches(source, order, 0, 3, cfg), _batches(source, order, 2, 3, cfg)
   rows = order.batch(2)
-  out = np.asarray(batches[2]["images"])
-  assert np.all(np.asarray(batches[2]["labels"]) == 1)  # every real became a self-blended fake
+  out = batches[2]["inputs"]["image"]
+  assert np.all(batches[2]["labels"] == 1)  # every real became a self-blended fake
   assert not np.array_equal(out, images[rows])  # and every frame was re-compressed
-  np.testing.assert_array_equal(out, np.asarray(resumed[2]["images"]))  # same draw on resume
-  plain = dict(pipeline.train_batches(source, order, 2, 3, sharding, 0, config_lib.base_config().augment))
-  np.testing.assert_array_equal(np.asarray(plain[2]["images"]), images[rows])
+  np.testing.assert_array_equal(out, resumed[2]["inputs"]["image"])  # same draw on resume
+  plain = _batches(source, order, 2, 3, config_lib.base_config().augment)
+  np.testing.assert_array_equal(plain[2]["inputs"]["image"], images[rows])
+  np.testing.assert_array_equal(plain[2]["labels"], labels[rows])
+
+
+def test_worker_processes_give_the_in_process_batches():
+  source, _, labels = _source()
+  order = pipeline.TrainOrder(labels, 8, seed=1)
+  cfg = config_lib.base_config().augment
+  cfg.sbi, cfg.noise, cfg.blur = 0.5, 0.5, 0.5
+  here, workers = _batches(source, order, 0, 5, cfg), _batches(source, order, 0, 5, cfg, 2)
+  for s in range(5):
+    for k in ("labels",):
+      np.testing.assert_array_equal(here[s][k], workers[s][k])
+    np.testing.assert_array_equal(here[s]["inputs"]["image"], workers[s]["inputs"]["image"])
+
+
+def test_each_host_reads_only_its_share_and_hosts_make_the_global_batch(monkeypatch):
+  log = []
+  source, images, labels = _source(log=log)
+  order = pipeline.TrainOrder(labels, 8, seed=2)
+  cfg = config_lib.base_config().augment
+  cfg.sbi, cfg.jpeg = 0.5, 0.5
+  one = _batches(source, order, 0, 4, cfg)
+  shares = []
+  for pid in range(2):
+    monkeypatch.setattr(jax, "process_index", lambda pid=pid: pid)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    log.clear()
+    # A host's batch holds its 4 rows only (the mesh of a real second host holds the others).
+    got = {}
+    transform = pipeline._TrainRow(source, order, 4, pid * 4, cfg)
+    for s in range(4):
+      got[s] = [transform.map(s * 4 + j) for j in range(4)]
+    assert sorted(set(log)) == sorted(set(np.concatenate([order.batch(s)[pid * 4:pid * 4 + 4]
+                                                           for s in range(4)])))
+    shares.append(got)
+  for s in range(4):
+    rows = shares[0][s] + shares[1][s]
+    np.testing.assert_array_equal(np.stack([r["inputs"]["image"] for r in rows]),
+                                  one[s]["inputs"]["image"])
+    np.testing.assert_array_equal([r["labels"] for r in rows], one[s]["labels"])
+
+
+def test_resume_state_must_match_the_checkpoint_step():
+  source, _, labels = _source()
+  order = pipeline.TrainOrder(labels, 8, seed=0)
+  sharding = state_lib.batch_sharding(state_lib.make_mesh())
+  with pytest.raises(pipeline.DataError, match="input position"):
+    pipeline.TrainBatches(source, order, 3, 5, sharding, iterator_state={"next_step": 2})
+
+
+def test_eval_batches_cover_every_row_once_in_order():
+  source, images, _ = _source(n=20)
+  sharding = state_lib.batch_sharding(state_lib.make_mesh())
+  seen, total = [], 0
+  for inputs, valid in pipeline.eval_batches(source, 8, sharding):
+    seen.append(np.asarray(inputs["image"])[:valid])
+    total += valid
+  assert total == 20
+  np.testing.assert_array_equal(np.concatenate(seen), images)

@@ -38,6 +38,7 @@ class Source:
   categories: Optional[np.ndarray] = None  # [N] str (FakeAVCeleb-style), where the data has one
   name: str = ""             # dataset/config, for messages
   perturbation: tuple = ()   # (kind, level, seed): a fixed distortion of every face frame
+  ready: bool = False        # records[r] already is row r's model inputs (in_memory sources)
 
   def __len__(self):
     return len(self.labels)
@@ -49,7 +50,8 @@ class Source:
   def __getitem__(self, i):
     i = int(i)
     stored = self.records[int(self.row_record[i])]
-    inputs = views.to_model_inputs(stored, self.data_config, int(self.row_part[i]))
+    inputs = stored if self.ready else views.to_model_inputs(stored, self.data_config,
+                                                             int(self.row_part[i]))
     if self.perturbation:
       inputs = _perturb(inputs, i, *self.perturbation)
     return {"inputs": inputs, "label": np.int32(self.labels[i])}
@@ -97,6 +99,34 @@ class _ArrayRecords:
 
   def __getitem__(self, r):
     return {"frames": self.images[r:r + 1]}
+
+
+class _RowArrays:
+  """Records that are model-input rows already: {name: [N, ...]} -> row r's dict."""
+
+  def __init__(self, inputs):
+    self.inputs = inputs
+
+  def __len__(self):
+    return len(next(iter(self.inputs.values())))
+
+  def __getitem__(self, r):
+    return {k: v[r] for k, v in self.inputs.items()}
+
+
+def in_memory(inputs, labels, view, video_index=None, methods=None):
+  """A Source over model-input rows held in memory ({name: [N, ...]}, e.g. 'image' for the
+  frames view), for benchmarks and tests; each row its own video unless video_index says."""
+  import ml_collections
+  n = len(labels)
+  video_index = np.arange(n, dtype=np.int32) if video_index is None else np.asarray(video_index)
+  methods = (np.where(np.asarray(labels) > 0, "fake", "real") if methods is None
+             else np.asarray(methods))
+  data = ml_collections.ConfigDict(dict(view=view, image_size=0, clip_len=0))
+  return Source(_RowArrays(inputs), data, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
+                np.asarray(labels, np.int32), video_index.astype(np.int32), methods,
+                np.arange(video_index.max(initial=-1) + 1).astype(str), name="in-memory",
+                ready=True)
 
 
 def open_split(data_config, split, process_index=0, barrier=lambda: None):

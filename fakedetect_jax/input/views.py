@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from fakedetect_jax.errors import DataError
+from fakedetect_jax.media import features
 
 VIEWS = ("frames", "clips", "av", "audio")
 # Stored features each view reads (beyond the labels).
@@ -57,11 +58,11 @@ def rows_per_video(num_frames, data_config):
 
 
 def decode_jpeg(data):
-  """One JPEG-encoded face crop -> uint8 [H,W,3] RGB, exactly as TFDS decodes Image features."""
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if image is None:
-    raise DataError("a stored face crop is not a decodable JPEG/PNG image")
-  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+  """One stored face crop -> uint8 [H,W,3] RGB (media.features.decode_jpeg, the one decoder)."""
+  try:
+    return features.decode_jpeg(data)
+  except ValueError as e:
+    raise DataError(str(e)) from None
 
 
 def resize(image, size):

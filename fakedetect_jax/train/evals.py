@@ -16,8 +16,9 @@ import numpy as np
 from fakedetect_jax import evaluate, input as input_lib
 from fakedetect_jax.errors import ConfigError
 
+# data_dir: '' = the run's data.data_dir.
 EVAL_FIELDS = dict(dataset="", data_config="", split="test", methods=(), perturbation="",
-                   level=0)
+                   level=0, data_dir="")
 
 
 def predict(eval_step, state, source, batch_size, sharding, workers=0):
@@ -87,6 +88,8 @@ def eval_data_config(config, fields):
   with data.unlocked() if hasattr(data, "unlocked") else _nullcontext():
     data.dataset, data.config = fields["dataset"], fields["data_config"]
     data.methods = tuple(fields.get("methods") or ())
+    if fields.get("data_dir"):
+      data.data_dir = fields["data_dir"]
   return data
 
 
@@ -138,3 +141,35 @@ def config_evals(config):
   if isinstance(evals, ml_collections.ConfigDict):
     evals = evals.to_dict()
   return dict(evals)
+
+
+def evaluate_run(workdir, evals):
+  """Scores a finished run's selected (best) checkpoint on `evals` ({name: fields}); writes
+  <workdir>/evals/<name>.json and returns {name: metrics}."""
+  import jax.numpy as jnp  # noqa: F401  (models.from_config builds in the run's dtype)
+  from fakedetect_jax import models
+  from fakedetect_jax.input import views
+  from fakedetect_jax.train import checkpoints, state as state_lib
+  from fakedetect_jax.train.step import make_eval_step
+  config = load_run_config(workdir)
+  mesh = state_lib.make_mesh()
+  model = models.from_config(config)
+  first = eval_fields(next(iter(evals.values())))
+  _, source = open_eval_source(config, first)
+  example = views.model_arg(source.example_inputs(), source.view)
+  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
+                                                 example),
+                  out_shardings=state_lib.replicated(mesh))()
+  state, step = checkpoints.restore_best(workdir, state)
+  eval_step = make_eval_step(model, config, mesh)
+  return run_evals(eval_step, state, config, workdir, state_lib.batch_sharding(mesh), evals, step)
+
+
+def load_run_config(workdir):
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ConfigError(f"{workdir}: not a run directory (no config.json; train one with "
+                      f"python -m fakedetect_jax.main)")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
