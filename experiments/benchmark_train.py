@@ -23,23 +23,17 @@ from fakedetect_jax.input.views import VideoSource, example_input
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.step import make_eval_step, make_train_step
 
-# CNNs at 256 px and batch 8 as in PERFORMANCE.md's PyTorch table (the zoo's big models do not
-# fit batch 32 in a sensible benchmark time on 2 cores); ViTs at 224 (a 14x14 patch grid).
-DEFAULT_SIZE = {"meso4": 256, "mesoinception4": 256, "xception": 256, "resnext50_32x4d": 256,
-                "inception_resnet_v2": 256, "vit_s16": 224, "vit_b16": 224,
-                "cross_efficient_vit": 224, "conv_vit": 224,
-                **{f"efficientnet_b{i}": 256 for i in range(8)}, "efficientnet_b4_att": 256}
-DEFAULT_BATCH = {"meso4": 32, "mesoinception4": 32}  # everything else: 8
-# Video-level branches (input/views.py): face size; each example is a clip of CLIP_LEN frames
-# (and its mouth crops and log-mel windows), so examples/s counts clips.
-DEFAULT_SIZE.update({"resnext_lstm": 112, "resnext_lstm_small": 64, "temporal_transformer": 64,
-                     "conv3d": 64, "lipsync": 64, "audio_cnn": 64})
+# Sizes and batches are the models' specs' bench_size and bench_batch (models.REGISTRY): CNNs at
+# 256 px and batch 8 as in PERFORMANCE.md's PyTorch table (MesoNets batch 32; the zoo's big
+# models do not fit batch 32 in a sensible benchmark time on 2 cores), ViTs at 224 (a 14x14
+# patch grid). Video-level branches (input/views.py): the face size; each example is a clip of
+# CLIP_LEN frames (and its mouth crops and log-mel windows), so examples/s counts clips.
 CLIP_LEN, MOUTH, MEL_WINDOW = 16, 64, 20
 
 
 def _source(name, n, size, rng):
   """A memory-resident source of n random examples in the model's view."""
-  view = models.input_view(name)
+  view = models.REGISTRY[name].view
   labels = rng.integers(0, 2, n).astype(np.int32)
   meta = (np.arange(n, dtype=np.int32), np.array(["real"] * n), np.arange(n).astype(str))
   if view == "frames":
@@ -129,8 +123,9 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--model", help="one registered model (default: all)")
   p.add_argument("--models", help="comma-separated registered models (default: all)")
-  p.add_argument("--batch", type=int, help="global batch (default: 32 for MesoNets, else 8)")
-  p.add_argument("--size", type=int, help="input pixels (default: the model's own)")
+  p.add_argument("--batch", type=int, help="global batch (default: the spec's bench_batch, 32 "
+                                           "for MesoNets, else 8)")
+  p.add_argument("--size", type=int, help="input pixels (default: the spec's bench_size)")
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   p.add_argument("--json", help="write the figures of --model to this file")
@@ -152,8 +147,9 @@ def main():
   print("|---|---|---|---|---|---|---|---|---|---|")
   results = []
   for name in names:
-    r = benchmark(name, args.batch or DEFAULT_BATCH.get(name, 8),
-                  args.size or DEFAULT_SIZE.get(name, 256), args.steps, args.dtype)
+    spec = models.REGISTRY[name]
+    r = benchmark(name, args.batch or spec.bench_batch, args.size or spec.bench_size, args.steps,
+                  args.dtype)
     results.append(r)
     print(f"| {name} | {r['batch']} | {r['size']} | {r['train_examples_per_s']:.1f} | "
           f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "

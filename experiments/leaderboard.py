@@ -14,8 +14,10 @@ number and its source) and leaderboard_frame_auc.{md,csv} (models x test sets, f
 DFD here is the test split of the builder's actor split, DFDC the official test set: published
 numbers evaluate DFD as a whole, so those cells compare close but not identical sets.
 """
+from fakedetect_jax import models
 from fakedetect_jax.experiments import Eval, Run
 from fakedetect_jax.experiments import report as tables
+from fakedetect_jax.experiments.study import TINY
 
 SEEDS = (0, 1, 2)
 SIZE = 256
@@ -27,19 +29,19 @@ TESTS = (  # (evaluation name, dataset, builder config, table heading)
     ("dfdc", "dfdc", "full", "DFDC"),
     ("dfdc_preview", "dfdc", "preview", "DFDC preview"),
 )
-# Every frame model of the zoo: (name in tables, config file and arguments, --tiny extras).
+# Every frame model of the zoo: (name in tables, registered model, config file and arguments).
 MODELS = (
-    ("meso4", "meso4.py", {}),
-    ("mesoinception4", "mesoinception4.py", {}),
-    ("xception", "xception.py", {}),
-    ("efficientnet_b4", "efficientnet.py:variant=b4", {}),
-    ("efficientnet_b4_att", "efficientnet.py:variant=b4_att", {}),
-    ("resnext50", "resnext.py", {}),
-    ("inception_resnet_v2", "inception_resnet_v2.py", {"data.image_size": 96}),  # needs >= 75
-    ("vit_s16", "vit.py:variant=s16", {}),
-    ("vit_b16", "vit.py:variant=b16", {}),
-    ("cross_efficient_vit", "vit.py:variant=cross_efficient_vit", {}),
-    ("conv_vit", "vit.py:variant=conv_vit", {}),
+    ("meso4", "meso4", "meso4.py"),
+    ("mesoinception4", "mesoinception4", "mesoinception4.py"),
+    ("xception", "xception", "xception.py"),
+    ("efficientnet_b4", "efficientnet_b4", "efficientnet.py:variant=b4"),
+    ("efficientnet_b4_att", "efficientnet_b4_att", "efficientnet.py:variant=b4_att"),
+    ("resnext50", "resnext50_32x4d", "resnext.py"),
+    ("inception_resnet_v2", "inception_resnet_v2", "inception_resnet_v2.py"),
+    ("vit_s16", "vit_s16", "vit.py:variant=s16"),
+    ("vit_b16", "vit_b16", "vit.py:variant=b16"),
+    ("cross_efficient_vit", "cross_efficient_vit", "vit.py:variant=cross_efficient_vit"),
+    ("conv_vit", "conv_vit", "vit.py:variant=conv_vit"),
 )
 # Published frame-level AUCs under the same protocol: (model, evaluation) -> (AUC, source).
 # Only numbers checked against their source; a model without one shows '-'.
@@ -53,15 +55,24 @@ PUBLISHED = {
 }
 
 
+def tiny_extra(model):
+  """--tiny settings beyond study.TINY: a model whose smallest input (its spec's min_size) is
+  above TINY's image size trains at that size rounded up to a multiple of 32 (Inception-ResNet-v2:
+  75 -> 96)."""
+  size = TINY["data.image_size"]
+  least = models.REGISTRY[model].min_size
+  return {} if least <= size else {"data.image_size": -(-least // 32) * 32}
+
+
 def runs(tiny=False):
   evals = tuple(Eval(name, ds, cfg) for name, ds, cfg, _ in TESTS)
   out = []
-  for model, config, tiny_extra in MODELS:
+  for entry, model, config in MODELS:
     sep = "," if ":" in config else ":"
     for seed in SEEDS[:2] if tiny else SEEDS:
-      out.append(Run(name=f"{model}-s{seed}",
+      out.append(Run(name=f"{entry}-s{seed}",
                      config=f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}",
-                     evals=evals, seed=seed, tiny=tiny_extra, tags={"entry": model}))
+                     evals=evals, seed=seed, tiny=tiny_extra(model), tags={"entry": entry}))
   return out
 
 

@@ -24,7 +24,6 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,8 +34,7 @@ from fakedetect_jax.evaluate import metrics  # noqa: E402
 from fakedetect_jax.fusion import METHODS, Fusion, blink, save_detector  # noqa: E402
 from fakedetect_jax.input import sources  # noqa: E402
 from fakedetect_jax.predict.detector import choose_threshold  # noqa: E402
-from fakedetect_jax.train import loop, state as state_lib  # noqa: E402
-from fakedetect_jax.train.checkpoints import Checkpoints  # noqa: E402
+from fakedetect_jax.train import checkpoints, loop, state as state_lib  # noqa: E402
 from fakedetect_jax.train.step import make_eval_step  # noqa: E402
 
 CATEGORIES = ("RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
@@ -97,16 +95,13 @@ def video_scores(config, workdir, split):
       ids = f["video_ids"][f["video_index"]]
       return {v: float(f["scores"][ids == v].mean()) for v in np.unique(ids)}
   mesh = state_lib.make_mesh()
-  kwargs = {k: v for k, v in config.model.items() if k != "name"}
-  model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **kwargs)
+  model = models.from_config(config)
   source = input_lib.load_split(config.data, split)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
   example = input_lib.views.example_input(source) if hasattr(source, "inputs") else None
   state = state_lib.create_state(model, tx, config.data.image_size, config.seed, example)
   state = jax.device_put(state, state_lib.replicated(mesh))
-  ckpts = Checkpoints(workdir)
-  state = ckpts.restore(ckpts.best, state, ckpts.best_info()["step"])
-  ckpts.close()
+  state, _ = checkpoints.restore_best(workdir, state)
   rows = loop.predict(make_eval_step(model, config, mesh), state, source, config.eval.batch_size,
                       state_lib.batch_sharding(mesh))
   ids = source.video_ids[source.video_index]

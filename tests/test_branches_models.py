@@ -20,10 +20,15 @@ def _inputs(seed=0):
           "eye_aspect_ratio": np.full((B, T), 0.3, np.float32)}
 
 
-@pytest.mark.parametrize("name", ["resnext_lstm_small", "temporal_transformer", "conv3d",
-                                  "lipsync", "audio_cnn"])
+# Every video-level model of the registry; the full-width ResNeXt-LSTM is checked by shapes
+# only (test_resnext_lstm_is_the_papers_size): its small variant runs the same code.
+BRANCHES = [n for n, s in models.REGISTRY.items() if s.view != "frames" and n != "resnext_lstm"]
+
+
+@pytest.mark.parametrize("name", BRANCHES)
 def test_branch_gives_one_float32_logit_per_clip(name):
-  assert models.input_view(name) in ("clips", "av", "audio")
+  assert models.REGISTRY[name].view in ("clips", "av", "audio")
+  assert models.REGISTRY[name].explainer is None  # no frame heatmaps for a clip
   model = models.get_model(name)
   x = prepare_inputs(_inputs())
 

@@ -10,8 +10,7 @@ import pytest
 from conftest import REPO
 
 from fakedetect_jax import input as input_lib, models
-from fakedetect_jax.train import loop, state as state_lib
-from fakedetect_jax.train.checkpoints import Checkpoints
+from fakedetect_jax.train import checkpoints, loop, state as state_lib
 from fakedetect_jax.train.step import make_train_step, prepare_inputs
 
 
@@ -27,14 +26,11 @@ def _config(name, arg, data_dir):
 
 
 def _restore(config, workdir, source):
-  model = models.get_model(config.model.name, **{k: v for k, v in config.model.items()
-                                                  if k != "name"})
+  model = models.from_config(config)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
   state = state_lib.create_state(model, tx, config.data.image_size, 0,
                                  input_lib.views.example_input(source))
-  ckpts = Checkpoints(workdir)
-  state = ckpts.restore(ckpts.latest, state)
-  ckpts.close()
+  state, _ = checkpoints.restore_best(workdir, state)
   return model, {"params": state.params, "batch_stats": state.batch_stats}
 
 

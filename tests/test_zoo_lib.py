@@ -13,27 +13,28 @@ from fakedetect_jax import config_lib, models
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.step import make_train_step
 
-# name -> (tiny constructor kwargs, input size)
+# name -> tiny constructor kwargs; the input size is 32 px or the spec's min_size if larger.
 TINY = {
-    "xception": (dict(width=1 / 16, middle_blocks=1), 32),
-    "efficientnet_b0": (dict(width=0.25, depth=0.3, stages=3, drop_connect=0.0), 32),
-    "efficientnet_b4_att": (dict(width=0.25, depth=0.3, stages=3, attention_after=1,
-                                 drop_connect=0.0), 32),
-    "resnext50_32x4d": (dict(layers=(1, 1, 1, 1), stem=16, groups=4, base_width=16), 32),
-    "inception_resnet_v2": (dict(repeats=(1, 1, 1), width=1 / 16), 75),
-    "vit_s16": (dict(dim=32, depth=2, heads=2, patch=8), 32),
-    "cross_efficient_vit": (dict(trunk_width=0.25, trunk_depth=0.3, trunk_stages=2, depth=1,
-                                 sm_dim=32, lg_dim=48, sm_depth=1, lg_depth=1, sm_mlp=64, lg_mlp=64,
-                                 heads=2, head_dim=16, cross_depth=1, lg_block=1,
-                                 trunk_drop_connect=0.0, encoder_dropout=0.0), 32),
-    "conv_vit": (dict(stages=((8, 1), (16, 1), (16, 1), (32, 1)), dim=32, depth=1, heads=2,
-                      mlp=64), 32),
+    "xception": dict(width=1 / 16, middle_blocks=1),
+    "efficientnet_b0": dict(width=0.25, depth=0.3, stages=3, drop_connect=0.0),
+    "efficientnet_b4_att": dict(width=0.25, depth=0.3, stages=3, attention_after=1,
+                                drop_connect=0.0),
+    "resnext50_32x4d": dict(layers=(1, 1, 1, 1), stem=16, groups=4, base_width=16),
+    "inception_resnet_v2": dict(repeats=(1, 1, 1), width=1 / 16),
+    "vit_s16": dict(dim=32, depth=2, heads=2, patch=8),
+    "cross_efficient_vit": dict(trunk_width=0.25, trunk_depth=0.3, trunk_stages=2, depth=1,
+                                sm_dim=32, lg_dim=48, sm_depth=1, lg_depth=1, sm_mlp=64, lg_mlp=64,
+                                heads=2, head_dim=16, cross_depth=1, lg_block=1,
+                                trunk_drop_connect=0.0, encoder_dropout=0.0),
+    "conv_vit": dict(stages=((8, 1), (16, 1), (16, 1), (32, 1)), dim=32, depth=1, heads=2,
+                     mlp=64),
 }
 
 
 def tiny_model(name, **extra):
-  kwargs, size = TINY[name]
-  return models.get_model(name, **{**kwargs, **extra}), size
+  """(the reduced variant of a registered model, its input size)."""
+  return (models.get_model(name, **{**TINY[name], **extra}),
+          max(32, models.REGISTRY[name].min_size))
 
 
 # Compiling is most of what these tests spend; LLVM's optimisation level 0 compiles the tiny

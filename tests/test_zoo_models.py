@@ -17,8 +17,11 @@ from fakedetect_jax.models.__main__ import abstract_variables, count
 ZOO = ["xception", *[f"efficientnet_b{i}" for i in range(8)], "efficientnet_b4_att",
        "resnext50_32x4d", "inception_resnet_v2", "vit_s16", "vit_b16", "cross_efficient_vit",
        "conv_vit"]
-KERAS = {"xception": "Xception", "inception_resnet_v2": "InceptionResNetV2",
-         **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)}}
+# The models that are a Keras Applications network plus our head (B4Att: B4 + its attention
+# conv, checked with B4; Cross Efficient ViT only takes B0 into its trunks).
+KERAS = {n: s.converters["keras"]["app"] for n, s in models.REGISTRY.items()
+         if "keras" in s.converters and "prefixes" not in s.converters["keras"]
+         and not n.endswith("_att")}
 
 
 def test_the_zoo_is_registered_and_listed():
@@ -49,7 +52,7 @@ def test_parameter_count_equals_keras(name):
   trainable = sum(int(np.prod(w.shape)) for w in km.trainable_weights)
   frozen = sum(int(np.prod(w.shape)) for w in km.non_trainable_weights)
   features = km.output_shape[-1]
-  v = abstract_variables(name, models.default_size(name))
+  v = abstract_variables(name, models.REGISTRY[name].default_size)
   assert count(v["params"]) == trainable + features + 1
   assert count(v["batch_stats"]) == frozen - (7 if name.startswith("efficientnet") else 0)
   if name == "efficientnet_b4":  # B4Att = B4 + a 1x1 conv (56 -> 1, with bias)
@@ -71,9 +74,8 @@ def test_parameter_counts_of_timm_models():
                                   "resnext50_32x4d", "inception_resnet_v2", "vit_s16", "vit_b16",
                                   "cross_efficient_vit", "conv_vit"])
 def test_full_models_map_images_to_one_logit(name):
-  size = {"xception": 71, "inception_resnet_v2": 75, "cross_efficient_vit": 64}.get(name, 32)
-  if name.startswith("vit"):
-    size = 48  # 3x3 patches of 16
+  spec = models.REGISTRY[name]
+  size = 48 if name.startswith("vit") else max(32, spec.min_size)  # ViTs: 3x3 patches of 16
   model = models.get_model(name, dtype=jnp.bfloat16)
   x = jnp.zeros((2, size, size, 3))
   v = jax.eval_shape(lambda: model.init(jax.random.key(0), x[:1]))
@@ -85,12 +87,12 @@ def test_full_models_map_images_to_one_logit(name):
   assert jax.tree.structure(state.get("batch_stats", {})) == jax.tree.structure(
       v.get("batch_stats", {}))
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(v["params"]))
-  # What the explainers read: the Grad-CAM feature map (CNNs), attention weights (ViTs).
+  # What the spec's explainer reads: the Grad-CAM feature map (CNNs), attention weights
+  # (transformers; the hybrids have a CNN feature map too, the ViTs do not).
   sown = {str(getattr(k, "key", k)) for path, _ in
           jax.tree_util.tree_flatten_with_path(state["intermediates"])[0] for k in path}
   assert ("cam_features" in sown) == (not name.startswith("vit"))
-  assert ("attention" in sown) == (name.startswith("vit") or name in ("cross_efficient_vit",
-                                                                       "conv_vit"))
+  assert ("attention" in sown) == (spec.explainer == "rollout")
 
 
 # B0-B7 run the same code with other coefficients; B4Att runs it plus the attention map.
@@ -121,9 +123,9 @@ def test_configs_build_their_model_the_way_the_train_loop_does(config_arg):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c = module.get_config(arg)
-  kwargs = {k: v for k, v in c.model.items() if k != "name"}  # as train/loop.py passes them
-  model = models.get_model(c.model.name, dtype=jnp.dtype(c.compute_dtype), **kwargs)
-  assert model.dropout == c.model.dropout
+  model = models.from_config(c)  # as train/loop.py builds it
+  assert model.dropout == c.model.dropout and model.dtype == jnp.dtype(c.compute_dtype)
+  assert c.data.image_size >= models.REGISTRY[c.model.name].min_size
   assert c.pretrained == ("w.npz" if "pretrained" in arg else "")
   assert c.augment.sbi == (0.5 if "sbi" in arg else 0.0)
   assert c.augment.jpeg == (0.1 if "robust" in arg else 0.0)

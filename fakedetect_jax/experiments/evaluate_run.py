@@ -12,14 +12,12 @@ later from stored results alone.
 import copy
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fakedetect_jax import evaluate, input as input_lib, models
 from fakedetect_jax.errors import DataError
 from fakedetect_jax.input import augment, sources
-from fakedetect_jax.train import loop, state as state_lib
-from fakedetect_jax.train.checkpoints import Checkpoints
+from fakedetect_jax.train import checkpoints, loop, state as state_lib
 from fakedetect_jax.train.step import make_eval_step
 
 
@@ -47,22 +45,15 @@ def eval_data_config(config, ev):
 
 
 def restore_best(config, workdir, example):
-  """(model, best state, mesh, checkpoint step) of a finished run."""
+  """(model, best state, mesh, checkpoint step) of a finished run (checkpoints.restore_best)."""
   mesh = state_lib.make_mesh()
-  kwargs = {k: v for k, v in config.model.items() if k != "name"}
-  model = models.get_model(config.model.name, dtype=jnp.dtype(config.compute_dtype), **kwargs)
+  model = models.from_config(config)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
   state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
                                                  example),
                   out_shardings=state_lib.replicated(mesh))()
-  ckpts = Checkpoints(workdir)
-  info = ckpts.best_info()
-  if info is None:
-    ckpts.close()
-    raise DataError(f"run {workdir} has no best checkpoint: train it first")
-  state = ckpts.restore(ckpts.best, state, info["step"])
-  ckpts.close()
-  return model, state, mesh, info["step"]
+  state, step = checkpoints.restore_best(workdir, state)
+  return model, state, mesh, step
 
 
 def video_labels(data_config, split):

@@ -6,7 +6,8 @@ the fusion parameters.
                                             "threshold_rule", "media": the MediaConfig the
                                             branches' training examples were encoded with}
   <path>/branches/<name>/config.json       the branch's training config
-  <path>/branches/<name>/checkpoint/       its orbax train state (best on validation)
+  <path>/branches/<name>/checkpoint/       its orbax train state (best on validation: the
+                                            checkpoint train.checkpoints.restore_best reads)
 
 `FusedDetector.predict_example` scores one encoded video (the media encoder's dict) with every
 branch that has input and fuses the present ones.
@@ -24,6 +25,8 @@ import orbax.checkpoint as ocp
 from fakedetect_jax import models
 from fakedetect_jax.fusion import blink
 from fakedetect_jax.fusion.combine import Fusion
+from fakedetect_jax.input import views
+from fakedetect_jax.train import checkpoints, objectives
 from fakedetect_jax.train.step import prepare_inputs
 
 
@@ -34,12 +37,9 @@ def save_detector(path, branch_workdirs, fusion, threshold=None, threshold_rule=
   os.makedirs(path, exist_ok=True)
   for name, workdir in branch_workdirs.items():
     dst = os.path.join(path, "branches", name)
-    best = os.path.join(workdir, "checkpoints", "best")
-    steps = sorted((int(s) for s in os.listdir(best) if s.isdigit()), reverse=True)
-    if not steps:
-      raise FileNotFoundError(f"{workdir} has no best checkpoint")
+    src = checkpoints.checkpoint_dir(workdir)
     shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(os.path.join(best, str(steps[0])), os.path.join(dst, "checkpoint"))
+    shutil.copytree(src, os.path.join(dst, "checkpoint"))
     shutil.copy(os.path.join(workdir, "config.json"), os.path.join(dst, "config.json"))
   with open(os.path.join(path, "fusion.json"), "w") as f:
     json.dump({"fusion": fusion.to_dict(), "branches": list(branch_workdirs),
@@ -52,11 +52,11 @@ class Branch:
   def __init__(self, config, model, variables):
     self.config, self.model, self.variables = config, model, variables
     self.view = config.data.get("view", "frames")
-    self._apply = jax.jit(lambda v, x: jax.nn.sigmoid(model.apply(v, prepare_inputs(x),
-                                                                  train=False)))
+    self._apply = jax.jit(lambda v, x: jax.nn.sigmoid(model.apply(
+        v, objectives.model_input(prepare_inputs(x), self.view), train=False)))
 
   def scores(self, inputs):
-    """Fake probability per row of inputs (an image batch or a view dict)."""
+    """Fake probability per row of inputs (a view's dict of rows, views.to_model_inputs)."""
     return np.asarray(self._apply(self.variables, inputs))
 
   def report(self, inputs):
@@ -64,8 +64,8 @@ class Branch:
     if not hasattr(self.model, "report"):
       return None
     if not hasattr(self, "_report"):
-      self._report = jax.jit(lambda v, x: self.model.apply(v, prepare_inputs(x),
-                                                           method="report"))
+      self._report = jax.jit(lambda v, x: self.model.apply(
+          v, objectives.model_input(prepare_inputs(x), self.view), method="report"))
     return {k: np.asarray(v) for k, v in self._report(self.variables, inputs).items()}
 
 
@@ -77,26 +77,20 @@ def load_detector(path):
     d = os.path.join(path, "branches", name)
     with open(os.path.join(d, "config.json")) as f:
       config = ml_collections.ConfigDict(json.load(f))
-    kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    model = models.get_model(config.model.name, **kwargs)
+    model = models.from_config(config)
     ckpt = os.path.abspath(os.path.join(d, "checkpoint"))
-    # A CheckpointManager step directory keeps the state in its 'default' item.
-    if os.path.isdir(os.path.join(ckpt, "default")):
-      ckpt = os.path.join(ckpt, "default")
+    # A CheckpointManager step directory keeps the state in its 'default' item, or in 'state'
+    # beside the input pipeline's 'data' (train.checkpoints).
+    for item in ("default", "state"):
+      if os.path.isdir(os.path.join(ckpt, item)):
+        ckpt = os.path.join(ckpt, item)
+        break
     state = ocp.StandardCheckpointer().restore(ckpt)
     branches[name] = Branch(config, model, {"params": state["params"],
                                             "batch_stats": state.get("batch_stats", {})})
   detector = FusedDetector(branches, Fusion.from_dict(meta["fusion"]))
   detector.meta = meta
   return detector
-
-
-def _resize(frames, size):
-  if frames.shape[1] == size:
-    return frames
-  out = jax.image.resize(jnp.asarray(frames, jnp.float32), frames.shape[:1] + (size, size, 3),
-                         "linear", antialias=True)
-  return np.asarray(jnp.clip(jnp.round(out), 0, 255)).astype(np.uint8)
 
 
 class FusedDetector:
@@ -113,22 +107,8 @@ class FusedDetector:
       return None
     if view in ("av", "audio") and not has_audio:
       return None
-    if view == "frames":
-      return _resize(ex["frames"], c.image_size)
-    if view == "audio":
-      return {k: np.asarray(ex[k])[None] for k in ("audio", "audio_valid", "has_audio")}
-    t = (len(ex["frames"]) // c.clip_len) * c.clip_len
-    keys = (("frames", "face_found") if view == "clips" else
-            ("frames", "mouth", "audio", "audio_valid", "has_audio", "face_found",
-             "eye_aspect_ratio"))
-    out = {}
-    for k in keys:
-      v = np.asarray(ex[k])
-      if k == "frames":
-        v = _resize(v, c.image_size)
-      out[k] = (np.broadcast_to(v, (t // c.clip_len,)) if v.ndim == 0
-                else v[:t].reshape((t // c.clip_len, c.clip_len) + v.shape[1:]))
-    return out
+    # The rows exactly as training cut them from a stored example (one resize, same keys).
+    return views.to_model_inputs(ex, c)
 
   def predict_example(self, ex, details=False):
     """{'branches': {name: prob or None}, 'fake_prob': fused probability} for one video.

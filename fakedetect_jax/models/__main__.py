@@ -7,7 +7,9 @@ python -m fakedetect_jax.models convert vit_s16 model.safetensors weights/vit_s1
 
 `summary` prints parameters per top-level layer (shapes only: nothing is computed); its last
 line is `trainable_params: N`. `convert` turns Keras Applications or timm weights into the .npz
-that configs take as pretrained= (docs/pretrained.md).
+that configs take as pretrained= (docs/pretrained.md), for the models whose spec lists that
+source among its converters (models.REGISTRY). Both take frame models; the default size is the
+model's spec's default_size.
 """
 import argparse
 import sys
@@ -61,14 +63,24 @@ def main(argv=None):
     print(f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
           file=sys.stderr)
     return 2
-  if models.input_view(args.name) != "frames":
+  spec = models.REGISTRY[args.name]
+  if spec.view != "frames":
     print(f"error: {args.name} takes a video view, not an image; summary and convert are for "
           f"frame models", file=sys.stderr)
     return 2
-  size = args.size or models.default_size(args.name)
+  size = args.size or spec.default_size
+  if size < spec.min_size:
+    print(f"error: --size {size} is below the smallest input {args.name} accepts "
+          f"({spec.min_size} px)", file=sys.stderr)
+    return 2
   if args.command == "summary":
     print(summary(args.name, size))
     return 0
+  kind = "timm" if str(args.source).endswith(".safetensors") else "keras"
+  if kind not in spec.converters:
+    print(f"error: {args.name} takes no {kind} weights; its weight sources: "
+          f"{', '.join(spec.converters) or 'none'}", file=sys.stderr)
+    return 2
   from fakedetect_jax.models import pretrained
   variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))
   n = pretrained.save_npz(args.out, args.name, variables)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from fakedetect_jax.models.efficientnet import EfficientNet
 from fakedetect_jax.models.layers import (Attention, Encoder, Head, Tokens, cam_tap, pool_2x2,
                                           torch_bn)
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 def patchify(x, p):
@@ -137,3 +138,11 @@ class ConvViT(nn.Module):
                 name="encoder")(t, train)
     y = nn.relu(nn.Dense(self.mlp, dtype=self.dtype, name="head_fc")(t[:, 0]))
     return Head(self.dropout, self.dtype, name="head")(y, train)
+
+
+# Explained by attention rollout (ConvViT's CNN stem has a cam_tap too: Grad-CAM also works).
+# Cross Efficient ViT takes Keras' EfficientNetB0 into both trunks (the L trunk: its first blocks).
+register("cross_efficient_vit", ModelSpec(
+    CrossEfficientViT, default_size=224, min_size=32, explainer="rollout",
+    converters={"keras": {"app": "EfficientNetB0", "prefixes": (("sm_trunk",), ("lg_trunk",))}}))
+register("conv_vit", ModelSpec(ConvViT, default_size=224, min_size=32, explainer="rollout"))

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from fakedetect_jax.models.layers import (Conv1x1, DepthwiseConv, Head, cam_tap,
                                           imagenet_normalize, keras_bn)
+from fakedetect_jax.models.registry import ModelSpec, register
 
 # (width, depth, Keras default resolution, Keras top dropout) per variant.
 VARIANTS = {
@@ -123,3 +124,18 @@ def efficientnet(variant, attention=False):
     return EfficientNet(variant=variant, **kwargs)
   make.__name__ = make.__qualname__ = f"EfficientNet{variant.upper()}{'Att' if attention else ''}"
   return make
+
+
+def _register():
+  for v, (_, _, size, _) in VARIANTS.items():
+    # B4 at 224 px is what the FF++ / DFDC detectors (Bonettini et al.) train at, not Keras' 380.
+    register(f"efficientnet_{v}", ModelSpec(
+        efficientnet(v), default_size=224 if v == "b4" else size, min_size=32, bench_size=256,
+        converters={"keras": {"app": f"EfficientNet{v.upper()}"}}))
+  # B4's Keras weights serve B4Att; its attention conv starts from scratch (as in the paper).
+  register("efficientnet_b4_att", ModelSpec(
+      efficientnet("b4", attention=True), default_size=224, min_size=32, bench_size=256,
+      converters={"keras": {"app": "EfficientNetB4"}}))
+
+
+_register()

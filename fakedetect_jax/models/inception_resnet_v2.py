@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from fakedetect_jax.models.layers import Head, cam_tap, keras_bn
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class InceptionResNetV2(nn.Module):
@@ -100,3 +101,9 @@ class InceptionResNetV2(nn.Module):
     x = conv_bn(x, 1536, 1, name="conv_7b")
     x = cam_tap(self, x)
     return Head(self.dropout, self.dtype, name="head")(x, train)
+
+
+# The valid-padded stem needs 75 px, as Keras' model does.
+register("inception_resnet_v2", ModelSpec(InceptionResNetV2, default_size=299, min_size=75,
+                                          bench_size=256,
+                                          converters={"keras": {"app": "InceptionResNetV2"}}))

@@ -16,15 +16,24 @@ from collections.abc import Mapping
 
 import numpy as np
 
-KERAS_APPS = {
-    "xception": "Xception", "inception_resnet_v2": "InceptionResNetV2",
-    **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)},
-    "efficientnet_b4_att": "EfficientNetB4",  # the attention conv starts from scratch (paper)
-    "cross_efficient_vit": "EfficientNetB0",  # both trunks
-}
-# Where the Keras network lands in the Flax tree (several places: each gets what it has).
-PREFIXES = {"cross_efficient_vit": (("sm_trunk",), ("lg_trunk",))}
+from fakedetect_jax import models
+
 _AUTO = re.compile(r"^(conv2d|batch_normalization)(?:_(\d+))?$")
+
+
+def keras_models():
+  """The registered models that take Keras weights (their spec's converters has 'keras')."""
+  return [n for n in models.names() if "keras" in models.REGISTRY[n].converters]
+
+
+def options(model_name):
+  """The spec's Keras options: {'app': Keras Applications class, 'prefixes': where the Keras
+  network lands in the Flax tree (several places: each gets what it has; default the root)}."""
+  found = models.spec(model_name).converters.get("keras")
+  if found is None:
+    raise ValueError(f"{model_name!r} takes no Keras weights; Keras models: "
+                     f"{', '.join(keras_models())}")
+  return found
 
 
 def load_keras_model(model_name, source):
@@ -35,7 +44,7 @@ def load_keras_model(model_name, source):
   import keras
   if source.endswith(".keras"):
     return keras.saving.load_model(source, compile=False)
-  app = getattr(keras.applications, KERAS_APPS[model_name])
+  app = getattr(keras.applications, options(model_name)["app"])
   try:
     return app(include_top=False, weights=source)
   except ValueError:  # a file saved with the classifier on top
@@ -149,8 +158,8 @@ def fill(variables, layers, prefixes=((),), new_ok=("head", "att_conv")):
 def convert(model_name, source, variables):
   """Flax variables of `model_name` with the weights of a Keras model/file (see
   load_keras_model); layers the Keras model does not have (the head) keep their values."""
-  layers = keras_layers(load_keras_model(model_name, source))
-  return fill(variables, layers, PREFIXES.get(model_name, ((),)))
+  prefixes = options(model_name).get("prefixes", ((),))
+  return fill(variables, keras_layers(load_keras_model(model_name, source)), prefixes)
 
 
 def _copy(tree):

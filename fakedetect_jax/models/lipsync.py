@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fakedetect_jax.models.registry import ModelSpec, register
+
 
 class _Stream(nn.Module):
   """[B,T,h,w] -> [B,T,D]: a 2D conv net per frame and a temporal conv across frames."""
@@ -88,3 +90,8 @@ class LipSync(nn.Module):
     return {"sync_score": cos[:, self.max_offset] - cos.mean(-1),
             "offset": jnp.argmax(cos, -1) - self.max_offset,
             "fake_prob": jax.nn.sigmoid(self(x, False))}
+
+
+# Reads mouth crops and audio; the face frames only ride along (configs/lipsync.py: 32 px).
+register("lipsync", ModelSpec(LipSync, default_size=32, min_size=1, view="av", explainer=None,
+                              bench_size=64))

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from fakedetect_jax.models.conv import Conv
 from fakedetect_jax.models.norm_pool import BatchNormMaxPool
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class _ConvBlock(nn.Module):
@@ -82,3 +83,10 @@ class MesoInception4(nn.Module):
     x = _ConvBlock(16, 5, 2, self.dtype)(x, train)
     x = _ConvBlock(16, 5, 4, self.dtype)(x, train)
     return _Head(self.dropout, self.dtype)(x, train).astype(jnp.float32)
+
+
+# Four max pools, total stride 32. Batch 32 in the benchmarks (8 for the big zoo models). No
+# cam_tap: predict's Grad-CAM finds the feature map from the outside (predict/gradcam.py).
+register("meso4", ModelSpec(Meso4, default_size=256, min_size=32, bench_batch=32))
+register("mesoinception4", ModelSpec(MesoInception4, default_size=256, min_size=32,
+                                     bench_batch=32))

@@ -36,14 +36,14 @@ def load_pretrained(model_name, path, params):
     out = _load_npz(model_name, path, variables, skip=("batch_stats",) if drop_stats else ())
   elif str(path).endswith(".safetensors"):
     out = timm_convert.convert(model_name, path, variables)
-  elif model_name in keras_convert.KERAS_APPS:
+  elif model_name in keras_convert.keras_models():
     out = keras_convert.convert(model_name, path if hasattr(path, "layers") else str(path),
                                 variables)
   else:
     raise ValueError(f"cannot load {path!r} into {model_name!r}: expected an .npz from "
                      f"`python -m fakedetect_jax.models convert`, a timm .safetensors "
-                     f"({', '.join(timm_convert.TIMM_MODELS)}) or Keras weights "
-                     f"({', '.join(sorted(keras_convert.KERAS_APPS))})")
+                     f"({', '.join(timm_convert.timm_models())}) or Keras weights "
+                     f"({', '.join(keras_convert.keras_models())})")
   return out if whole else out["params"]
 
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from fakedetect_jax.models.layers import (GroupedConv, Head, cam_tap, imagenet_normalize,
                                           torch_bn)
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class Bottleneck(nn.Module):
@@ -72,3 +73,7 @@ class ResNeXt(nn.Module):
     x = backbone(x, train, self.layers, self.groups, self.base_width, self.stem, self.dtype)
     x = cam_tap(self, x)
     return Head(self.dropout, self.dtype, name="head")(x, train)
+
+
+register("resnext50_32x4d", ModelSpec(ResNeXt, default_size=224, min_size=32, bench_size=256,
+                                      converters={"timm": {"layout": "resnext"}}))

@@ -10,10 +10,13 @@ What a single frame cannot show: blending strength or colour that jumps between 
   Conv3D             a light 3D-convolution net (space and time kernels from the first layer).
 All take the view dict and return one float32 fake logit per clip [B].
 """
+import functools
+
 import flax.linen as nn
 import jax.numpy as jnp
 
 from fakedetect_jax.models import resnext
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class ResNeXtTrunk(nn.Module):
@@ -120,3 +123,16 @@ class Conv3D(nn.Module):
       h = nn.max_pool(h, (1, 2, 2), strides=(1, 2, 2))
     h = jnp.mean(h, axis=(1, 2, 3))
     return _logit(nn.Dropout(self.dropout, deterministic=not train)(h), self.dtype)
+
+
+# Video-level branches on clips of face frames; sizes are the frames' (data.image_size).
+register("resnext_lstm", ModelSpec(ResNeXtLSTM, default_size=112, min_size=32, view="clips",
+                                   explainer=None))
+# The same architecture at a width that trains in seconds (tests, synthetic data).
+register("resnext_lstm_small", ModelSpec(
+    functools.partial(ResNeXtLSTM, hidden=32, layers=(1, 1, 1, 1), groups=2, base_width=32,
+                      stem=8),
+    default_size=64, min_size=32, view="clips", explainer=None))
+register("temporal_transformer", ModelSpec(TemporalTransformer, default_size=64, min_size=8,
+                                           view="clips", explainer=None))
+register("conv3d", ModelSpec(Conv3D, default_size=64, min_size=8, view="clips", explainer=None))

@@ -11,10 +11,10 @@ import re
 
 import numpy as np
 
+from fakedetect_jax import models
 from fakedetect_jax.models import safetensors_io
 from fakedetect_jax.models.keras_convert import _copy, _flatten
 
-TIMM_MODELS = ("resnext50_32x4d", "vit_s16", "vit_b16")
 _SKIP = re.compile(r"(^fc\.|^head\.|num_batches_tracked$)")
 
 
@@ -35,7 +35,22 @@ def _vit_path(key):
   return tuple(module.split(".")), leaf
 
 
-PATHS = {"resnext50_32x4d": _resnext_path, "vit_s16": _vit_path, "vit_b16": _vit_path}
+# timm key -> Flax path, per key layout (the spec's converters['timm']['layout']).
+LAYOUTS = {"resnext": _resnext_path, "vit": _vit_path}
+
+
+def timm_models():
+  """The registered models that take timm weights (their spec's converters has 'timm')."""
+  return [n for n in models.names() if "timm" in models.REGISTRY[n].converters]
+
+
+def key_path(model_name):
+  """The timm key -> (Flax module path, leaf) function of a model."""
+  found = models.spec(model_name).converters.get("timm")
+  if found is None:
+    raise ValueError(f"no timm converter for {model_name!r}; timm models: "
+                     f"{', '.join(timm_models())}")
+  return LAYOUTS[found["layout"]]
 
 
 def resize_pos_embed(pos, n_tokens):
@@ -56,8 +71,7 @@ def resize_pos_embed(pos, n_tokens):
 def convert_state_dict(model_name, state, variables):
   """Flax variables of `model_name` from a timm state dict {key: array}."""
   import jax.numpy as jnp
-  if model_name not in PATHS:
-    raise ValueError(f"no timm converter for {model_name!r}; timm models: {TIMM_MODELS}")
+  path_of = key_path(model_name)
   out = {k: _copy(v) for k, v in variables.items()}
   filled, unused = set(), []
   for key, value in state.items():
@@ -66,7 +80,7 @@ def convert_state_dict(model_name, state, variables):
     if "." not in key and key not in ("cls_token", "pos_embed"):
       unused.append(key)
       continue
-    module, leaf = PATHS[model_name](key)
+    module, leaf = path_of(key)
     value = np.asarray(value, np.float32)
     if leaf in ("running_mean", "running_var"):
       coll, name = "batch_stats", {"running_mean": "mean", "running_var": "var"}[leaf]

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from fakedetect_jax.models.layers import Encoder, Head, Tokens
+from fakedetect_jax.models.registry import ModelSpec, register
 
 # dim, depth, heads, mlp width, patch
 VARIANTS = {"s16": (384, 12, 6, 1536, 16), "b16": (768, 12, 12, 3072, 16)}
@@ -50,3 +51,10 @@ def vit(variant):
     return ViT(variant=variant, **kwargs)
   make.__name__ = make.__qualname__ = f"ViT_{variant.upper()}"
   return make
+
+
+# min_size: one 16 px patch. Benchmarked at 224 px (a 14x14 patch grid).
+register("vit_s16", ModelSpec(vit("s16"), default_size=224, min_size=16, explainer="rollout",
+                              converters={"timm": {"layout": "vit"}}))
+register("vit_b16", ModelSpec(vit("b16"), default_size=224, min_size=16, explainer="rollout",
+                              converters={"timm": {"layout": "vit"}}))

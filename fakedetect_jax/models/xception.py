@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from fakedetect_jax.models.layers import Conv1x1, DepthwiseConv, Head, cam_tap, keras_bn
+from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class SeparableConv(nn.Module):
@@ -85,3 +86,8 @@ class Xception(nn.Module):
     x = nn.relu(bn("block14_sepconv2_bn")(sep(2048, "block14_sepconv2")(x)))
     x = cam_tap(self, x)
     return Head(self.dropout, self.dtype, name="head")(x, train)
+
+
+# Keras' Xception wants >= 71 px; here the total stride (32) is the limit. Benchmarked at 256 px.
+register("xception", ModelSpec(Xception, default_size=299, min_size=32, bench_size=256,
+                               converters={"keras": {"app": "Xception"}}))

@@ -26,7 +26,9 @@ import numpy as np
 from fakedetect_jax import evaluate, media, models
 from fakedetect_jax.errors import ConfigError
 from fakedetect_jax.evaluate.video import AGGREGATORS
+from fakedetect_jax.input import views
 from fakedetect_jax.predict import gradcam
+from fakedetect_jax.train import objectives, step as step_lib
 
 DETECTOR_FILE = "detector.json"
 BRANCH = "frames"  # the one branch so far: a frame model on the face crops
@@ -85,9 +87,8 @@ class Detector:
     self.model_name = c.model.name
     self.image_size = int(c.data.image_size)
     self.strategy = c.eval.video_strategy
-    self.model = models.get_model(self.model_name, dtype=jnp.dtype(c.compute_dtype),
-                                  **{k: v for k, v in c.model.items() if k != "name"})
-    self.variables = self._restore(best)
+    self.model = models.from_config(c)
+    self.variables = self._restore()
     self._score = jax.jit(self._score_fn)
     self._cam = None
     self._cam_lock = threading.Lock()
@@ -100,9 +101,8 @@ class Detector:
     # by it) and the audio, which cost more than the model.
     self.encode_cfg = self.media.replace(landmarks=self.media.align_eyes, audio=False)
 
-  def _restore(self, best_dir):
-    import orbax.checkpoint as ocp
-    from fakedetect_jax.train import state as state_lib
+  def _restore(self):
+    from fakedetect_jax.train import checkpoints, state as state_lib
     c = self.config
     tx = state_lib.make_optimizer(c.optimizer, c.total_steps)
     # Shapes only (no init computation, no compilation), placed on one device: predict does
@@ -111,9 +111,8 @@ class Detector:
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=one),
         jax.eval_shape(lambda: state_lib.create_state(self.model, tx, self.image_size, c.seed)))
-    with ocp.CheckpointManager(best_dir) as manager:
-      state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
-    self.step = int(state.step)
+    state, step = checkpoints.restore_best(self.workdir, abstract)
+    self.step = int(step)
     out = {"params": state.params}
     if state.batch_stats:
       out["batch_stats"] = state.batch_stats
@@ -121,35 +120,39 @@ class Detector:
 
   # ---- model -------------------------------------------------------------------------------
   def _inputs(self, frames):
-    """uint8 crops [T,S,S,3] -> model input at the training size, as the trainer's frame cache
-    made it (antialiased resize, rounded to uint8), then [-1, 1]."""
-    x = frames.astype(jnp.float32)
-    if x.shape[1] != self.image_size:
-      x = jax.image.resize(x, (x.shape[0], self.image_size, self.image_size, 3), "linear",
-                           antialias=True)
-      x = jnp.clip(jnp.round(x), 0, 255)
-    return (x / 127.5 - 1.0).astype(jnp.dtype(self.config.compute_dtype))
+    """uint8 crops [T,S,S,3] (as stored: predict.clip JPEG round-trips them) -> the model's
+    input, through the training path's own functions: views.to_model_inputs (the one resize)
+    on the host, step.prepare_inputs (the one normalisation) on the device."""
+    return views.to_model_inputs({"frames": np.asarray(frames)}, self.config.data)
 
-  def _score_fn(self, variables, frames):
-    logits = self.model.apply(variables, self._inputs(frames), train=False)
-    return jax.nn.sigmoid(logits.astype(jnp.float32))
+  def _model_x(self, inputs):
+    x = step_lib.prepare_inputs(inputs, jnp.dtype(self.config.compute_dtype))
+    return objectives.model_input(x, self.config.data.get("view", "frames"))
+
+  def _score_fn(self, variables, inputs):
+    # The objective's score, as the eval step computes it during training.
+    objective = objectives.get(self.config.get("objective", "classify"))
+    return objective.score(self.model, variables, self._model_x(inputs))
 
   def frame_scores(self, frames):
-    return np.asarray(self._score(self.variables, jnp.asarray(frames)))
+    if len(frames) == 0:
+      return np.zeros(0, np.float32)
+    return np.asarray(self._score(self.variables, self._inputs(frames)))
 
   def heatmaps(self, frames):
-    """Grad-CAM [T, image_size, image_size] in [0, 1] (transformers: attention rollout)."""
+    """Grad-CAM [T, image_size, image_size] in [0, 1], or attention rollout for the models
+    whose spec's explainer is 'rollout' (the transformers)."""
     from fakedetect_jax import explain
-    if self.model_name in explain.TRANSFORMERS:
+    if models.REGISTRY[self.model_name].explainer == "rollout":
       return np.asarray(explain.attention_rollout(self.model, self.variables,
-                                                  np.asarray(self._inputs(jnp.asarray(frames)))))
+                                                  np.asarray(self._model_x(self._inputs(frames)))))
+    inputs = self._inputs(frames)
     with self._cam_lock:
       if self._cam is None:
-        x = self._inputs(jnp.asarray(frames))
-        layer = gradcam.choose_layer(self.model, self.variables, x)
+        layer = gradcam.choose_layer(self.model, self.variables, self._model_x(inputs))
         run = gradcam.make_grad_cam(self.model, layer)
-        self._cam = jax.jit(lambda v, f: run(v, self._inputs(f))[0])
-    return np.asarray(self._cam(self.variables, jnp.asarray(frames)))
+        self._cam = jax.jit(lambda v, f: run(v, self._model_x(f))[0])
+    return np.asarray(self._cam(self.variables, inputs))
 
   def warm_up(self):
     """Compiles scoring and Grad-CAM for the one input shape predict uses, and runs the media
@@ -199,15 +202,17 @@ class Detector:
             "threshold_rule": f"config eval.threshold ({why})"}
 
   def _calibrate(self):
-    from fakedetect_jax.input import sources
+    from fakedetect_jax import input as input_lib
     from fakedetect_jax.errors import DataError
+    from fakedetect_jax.train import state as state_lib
     try:
-      src = sources.load_split(self.config.data, self.config.data.val_split)
+      src = input_lib.open_split(self.config.data, self.config.data.val_split)
     except (DataError, OSError) as e:
       return self._fallback(f"validation data unavailable: {e}")
     t0 = time.perf_counter()
-    scores = np.concatenate([np.asarray(self._score(self.variables, jnp.asarray(
-        np.asarray(src.images[i:i + 64])))) for i in range(0, len(src), 64)])
+    one = state_lib.batch_sharding(state_lib.make_mesh(jax.devices()[:1]))
+    scores = np.concatenate([np.asarray(self._score(self.variables, inputs))[:valid]
+                             for inputs, valid in input_lib.eval_batches(src, 64, one)])
     videos, vscores = evaluate.video_scores(scores, src.video_index, self.strategy)
     labels = np.array([src.labels[src.video_index == v][0] for v in videos])
     try:

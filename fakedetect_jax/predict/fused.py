@@ -17,6 +17,7 @@ from fakedetect_jax import media
 from fakedetect_jax.errors import ConfigError
 from fakedetect_jax.fusion import detector as fusion_detector
 from fakedetect_jax.predict import gradcam
+from fakedetect_jax.input import views
 from fakedetect_jax.train.step import prepare_inputs
 
 
@@ -70,8 +71,7 @@ class FusedPredictor:
     if self.frame_branch is None:
       return np.zeros(frames.shape[:3], np.float32)
     branch = self.fused.branches[self.frame_branch]
-    size = branch.config.data.image_size
-    x = prepare_inputs(fusion_detector._resize(frames, size))
+    x = prepare_inputs(views.to_model_inputs({"frames": frames}, branch.config.data)["image"])
     with self._cam_lock:
       if self._cam is None:
         layer = gradcam.choose_layer(branch.model, branch.variables, x)

@@ -2,6 +2,9 @@
 
 Orbax writes each checkpoint to a temporary folder and renames it when complete, so a run killed
 at any moment (kill -9 included) resumes from the last complete one.
+
+`restore_best(workdir, state)` is how a finished run's selected state is read back (evaluation,
+prediction, fusion): the best checkpoint, else the latest.
 """
 import json
 import os
@@ -9,6 +12,8 @@ import os
 import grain
 import jax
 import orbax.checkpoint as ocp
+
+from fakedetect_jax.errors import FakedetectError
 
 
 class Checkpoints:
@@ -88,6 +93,47 @@ class Checkpoints:
   def close(self):
     self.latest.close()
     self.best.close()
+
+
+class NoCheckpointError(FakedetectError, FileNotFoundError):
+  """A workdir with no complete checkpoint (not trained yet, or not a run's workdir)."""
+
+
+def _steps(directory):
+  # Orbax names a complete checkpoint by its step; in-progress ones carry a temporary suffix.
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(p) for p in os.listdir(directory) if p.isdigit())
+
+
+def best_or_latest(workdir):
+  """('best' | 'latest', step): the checkpoint `restore_best` reads, the one in
+  checkpoints/best (best on validation; best.json has its score) or, when the run saved none
+  (stopped before its first evaluation), the newest in checkpoints/latest."""
+  root = os.path.join(os.path.abspath(workdir), "checkpoints")
+  for kind in ("best", "latest"):
+    steps = _steps(os.path.join(root, kind))
+    if steps:
+      return kind, steps[-1]
+  raise NoCheckpointError(f"{workdir} has no checkpoint (expected {root}/best/<step> or "
+                          f"latest/<step> from python -m fakedetect_jax.main): train it first")
+
+
+def checkpoint_dir(workdir):
+  """The step directory of the checkpoint `restore_best` reads (for copying it elsewhere)."""
+  kind, step = best_or_latest(workdir)
+  return os.path.join(os.path.abspath(workdir), "checkpoints", kind, str(step))
+
+
+def restore_best(workdir, state):
+  """(state, step) of a run's best checkpoint, else its latest (see best_or_latest), restored
+  into the structure, shapes and shardings of `state` (arrays or jax.ShapeDtypeStructs)."""
+  kind, step = best_or_latest(workdir)
+  ckpts = Checkpoints(workdir)
+  try:
+    return ckpts.restore(getattr(ckpts, kind), state, step), step
+  finally:
+    ckpts.close()
 
 
 def _abstract(state):
