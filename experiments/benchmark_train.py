@@ -6,7 +6,7 @@ python experiments/benchmark_train.py --models xception,efficientnet_b4 --steps 
 python experiments/benchmark_train.py --tiny                # CI smoke run: meso4, 32 px, seconds
 
 Prints examples/s, step time, compile time, the share of step time spent waiting for input
-(fed through the real input pipeline from a memory-resident frame source) and achieved FLOP/s
+(fed through the real input pipeline, Grain in-process, from memory-resident rows) and achieved FLOP/s
 as a fraction of a float32 matmul peak measured in the same run.
 """
 import argparse
@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fakedetect_jax import config_lib, input as input_lib, models
-from fakedetect_jax.input.sources import FrameSource
-from fakedetect_jax.input.views import VideoSource, example_input
+from fakedetect_jax.input import sources, views
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.step import make_eval_step, make_train_step
 
@@ -35,9 +34,9 @@ def _source(name, n, size, rng):
   """A memory-resident source of n random examples in the model's view."""
   view = models.REGISTRY[name].view
   labels = rng.integers(0, 2, n).astype(np.int32)
-  meta = (np.arange(n, dtype=np.int32), np.array(["real"] * n), np.arange(n).astype(str))
   if view == "frames":
-    return FrameSource(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), labels, *meta)
+    return sources.in_memory({"image": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)},
+                             labels, view)
   t = CLIP_LEN
   inputs = {"frames": rng.integers(0, 256, (n, t, size, size, 3), dtype=np.uint8),
             "mouth": rng.integers(0, 256, (n, t, MOUTH, MOUTH), dtype=np.uint8),
@@ -45,9 +44,7 @@ def _source(name, n, size, rng):
             "audio_valid": np.ones((n, t, MEL_WINDOW), np.uint8),
             "has_audio": np.ones((n,), np.uint8), "face_found": np.ones((n, t), np.uint8),
             "eye_aspect_ratio": np.full((n, t), 0.3, np.float32)}
-  keep = {"clips": ("frames", "face_found"), "audio": ("audio", "audio_valid", "has_audio"),
-          "av": tuple(inputs)}[view]
-  return VideoSource({k: inputs[k] for k in keep}, labels, *meta)
+  return sources.in_memory({k: inputs[k] for k in views.STORED_KEYS[view]}, labels, view)
 
 
 def matmul_peak(n=2048, repeats=5):
@@ -82,7 +79,8 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   rng = np.random.default_rng(0)
   n = 4 * batch
   source = _source(name, n, size, rng)
-  example = example_input(source) if isinstance(source, VideoSource) else None
+  config.data.view = source.view
+  example = views.model_arg(source.example_inputs(), source.view)
   state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0, example),
                   out_shardings=rep)()
   order = input_lib.TrainOrder(source.labels, batch, 0)
@@ -105,7 +103,7 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   train_s = (time.perf_counter() - start) / steps
 
   eval_step = make_eval_step(model, config, mesh)
-  images = jax.device_put(input_lib.pipeline.read_inputs(source, np.arange(batch)), data)
+  images = next(input_lib.eval_batches(source, batch, data))[0]
   t = time.perf_counter()
   eval_compiled = eval_step.lower(state, images).compile()
   compile_s += time.perf_counter() - t

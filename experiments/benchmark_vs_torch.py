@@ -261,11 +261,11 @@ def flax_runner(name, batch, size, dtype="float32", seed=0):
   state = jax.jit(lambda: state_lib.create_state(model, tx, size, seed), out_shardings=rep)()
   rng = np.random.default_rng(seed)
   images = jax.device_put(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8), data)
-  batch_ = {"images": images, "labels": jax.device_put(rng.integers(0, 2, batch, np.int32), data)}
+  batch_ = {"inputs": {"image": images}, "labels": jax.device_put(rng.integers(0, 2, batch, np.int32), data)}
   key = jax.random.key(seed)
   t = time.perf_counter()
   step = make_train_step(model, tx, config, mesh).lower(state, batch_, key).compile()
-  eval_step = make_eval_step(model, config, mesh).lower(state, images).compile()
+  eval_step = make_eval_step(model, config, mesh).lower(state, {"image": images}).compile()
   compile_s = time.perf_counter() - t
   holder = {"state": state}
 
@@ -274,7 +274,7 @@ def flax_runner(name, batch, size, dtype="float32", seed=0):
     return float(m["loss_sum"])
 
   def infer():
-    return float(eval_step(holder["state"], images).sum())
+    return float(eval_step(holder["state"], {"image": images}).sum())
 
   params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(state.params))
   return train, infer, params, compile_s, _flops(step), _flops(eval_step)

@@ -96,9 +96,9 @@ def video_scores(config, workdir, split):
       return {v: float(f["scores"][ids == v].mean()) for v in np.unique(ids)}
   mesh = state_lib.make_mesh()
   model = models.from_config(config)
-  source = input_lib.load_split(config.data, split)
+  source = input_lib.open_split(config.data, split)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
-  example = input_lib.views.example_input(source) if hasattr(source, "inputs") else None
+  example = input_lib.views.model_arg(source.example_inputs(), source.view)
   state = state_lib.create_state(model, tx, config.data.image_size, config.seed, example)
   state = jax.device_put(state, state_lib.replicated(mesh))
   state, _ = checkpoints.restore_best(workdir, state)
@@ -110,30 +110,27 @@ def video_scores(config, workdir, split):
 
 
 def split_table(data_config, data_dir, split):
-  """Per-video label, method and category of a split, from the 'audio' view's metadata."""
-  c = config_lib.base_config()
-  c.data.config, c.data.data_dir, c.data.view = data_config, data_dir, "av"
-  c.data.image_size = 32
-  c.data.clip_len = 0
-  src = input_lib.load_split(c.data, split)
-  first = {v: i for i, v in reversed(list(enumerate(src.video_index)))}
-  idx = np.array([first[v] for v in sorted(first)])
-  has_audio = np.asarray(src.inputs["has_audio"])[idx] > 0
-  has_face = np.asarray(src.inputs["face_found"])[idx].reshape(len(idx), -1).any(1)
-  return {"ids": src.video_ids[src.video_index[idx]], "label": src.labels[idx],
-          "method": src.methods[idx], "category": src.categories[idx],
-          "has_audio": has_audio, "has_face": has_face}
+  """Per-video label, method, category and input presence of a split, in record order (the
+  records' small fields; no frame is decoded)."""
+  builder = sources.get_builder("synthetic_av", data_config, data_dir)
+  rows = sources.read_fields(builder, split, ["video_id", "label", "method", "category",
+                                              "has_audio", "face_found"])
+  return {"ids": np.array([sources.text(r["video_id"]) for r in rows]),
+          "label": np.array([int(r["label"]) for r in rows]),
+          "method": np.array([sources.text(r["method"]) for r in rows]),
+          "category": np.array([sources.text(r["category"]) for r in rows]),
+          "has_audio": np.array([bool(r["has_audio"]) for r in rows]),
+          "has_face": np.array([bool(np.any(r["face_found"])) for r in rows])}
 
 
 def blink_table(data_config, data_dir, split, ids):
   """[len(ids), len(blink.FEATURES)] blink features of each video, read from the TFDS split
   (eye-aspect-ratio series and timestamps; the frames are not decoded)."""
-  import tensorflow_datasets as tfds
   builder = sources.get_builder("synthetic_av", data_config, data_dir)
-  ds = builder.as_dataset(split=split, decoders={"frames": tfds.decode.SkipDecoding()})
   found = {}
-  for ex in tfds.as_numpy(ds):
-    found[ex["video_id"].decode()] = blink.blink_features(
+  for ex in sources.read_fields(builder, split, ["video_id", "eye_aspect_ratio", "timestamps",
+                                                 "mouth_found"]):
+    found[sources.text(ex["video_id"])] = blink.blink_features(
         ex["eye_aspect_ratio"][None], ex["timestamps"][None], ex["mouth_found"][None])[0]
   return np.stack([found[str(v)] for v in ids])
 

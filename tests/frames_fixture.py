@@ -59,7 +59,9 @@ def train_on_faces(model, config, devices, size=32, steps=3):
   step = make_train_step(model, tx, config, mesh)
   losses = []
   for i in range(steps):
-    state, m = step(state, {"images": images[::-1] if i % 2 else images, "labels": labels},
+    # Odd steps see the batch in reverse order (images and labels alike).
+    order = slice(None, None, -1 if i % 2 else 1)
+    state, m = step(state, {"inputs": {"image": images[order]}, "labels": labels[order]},
                     jax.random.key(1))
     losses.append(float(m["loss_sum"]))
   return state, losses

@@ -29,7 +29,7 @@ def _restore(config, workdir, source):
   model = models.from_config(config)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
   state = state_lib.create_state(model, tx, config.data.image_size, 0,
-                                 input_lib.views.example_input(source))
+                                 input_lib.views.model_arg(source.example_inputs(), source.view))
   state, _ = checkpoints.restore_best(workdir, state)
   return model, {"params": state.params, "batch_stats": state.batch_stats}
 
@@ -39,13 +39,13 @@ def test_temporal_branch_trains_on_eight_devices(synthetic_tiny, name):
   _, data_dir = synthetic_tiny
   config = _config("temporal", f"data_config=tiny,clip_len=4,size=32,model={name}", data_dir)
   source = input_lib.load_split(config.data, "train")
-  assert source.inputs["frames"].shape[1:] == (4, 32, 32, 3)
+  assert source[0]["inputs"]["frames"].shape == (4, 32, 32, 3)
   mesh = state_lib.make_mesh()
   assert mesh.size == 8
   model = models.get_model(name)
   tx = state_lib.make_optimizer(config.optimizer, 10)
   state = jax.device_put(state_lib.create_state(model, tx, 32, 0,
-                                                input_lib.views.example_input(source)),
+                                                input_lib.views.model_arg(source.example_inputs(), source.view)),
                          state_lib.replicated(mesh))
   before = jax.device_get(state.params)
   step = make_train_step(model, tx, config, mesh)

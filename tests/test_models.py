@@ -76,11 +76,11 @@ def test_each_model_overfits_a_tiny_batch(name):
   tx = state_lib.make_optimizer(config.optimizer, 1000)
   state = jax.device_put(state_lib.create_state(model, tx, 64, 0), state_lib.replicated(mesh))
   step = make_train_step(model, tx, config, mesh)
-  batch = {"images": images, "labels": labels}
+  batch = {"inputs": {"image": images}, "labels": labels}
   key = jax.random.key(0)
   for _ in range(100):
     state, metrics = step(state, batch, key)
     jax.block_until_ready(metrics)  # simulated devices deadlock with too many steps queued
-  probs = np.asarray(make_eval_step(model, config, mesh)(state, images))
+  probs = np.asarray(make_eval_step(model, config, mesh)(state, {"image": images}))
   assert roc_auc_score(labels, probs) == 1.0
   assert float(metrics["loss_sum"]) < 0.3

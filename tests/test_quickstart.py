@@ -32,18 +32,22 @@ def test_quickstart_trains_and_reports_on_synthetic_av(tmp_path, synthetic_tiny)
       config_lib.base_config().__class__(saved))
 
 
-def test_frame_cache_holds_every_sampled_face(synthetic_tiny):
+def test_source_rows_are_the_builders_face_crops(synthetic_tiny):
   builder, data_dir = synthetic_tiny
   config = config_lib.base_config()
   config.data.config, config.data.data_dir, config.data.image_size = "tiny", data_dir, 32
-  test = sources.load_split(config.data, "test")
-  examples = list(builder.as_dataset(split="test").as_numpy_iterator())
+  test = sources.open_split(config.data, "test")
+  stored = builder.as_data_source("test")
+  examples = [stored[i] for i in range(len(stored))]
   assert len(test) == 4 * len(examples)
   order = {v: i for i, v in enumerate(test.video_ids)}
   for ex in examples:
-    rows = test.video_index == order[ex["video_id"].decode()]
+    rows = np.flatnonzero(test.video_index == order[ex["video_id"].decode()])
     assert test.labels[rows].tolist() == [ex["label"]] * 4
     assert set(test.methods[rows]) == {ex["method"].decode()}
-    # Cached frames are the builder's face crops, resized (64 -> 32 px): compare at 32 px.
-    small = ex["frames"].reshape(4, 32, 2, 32, 2, 3).mean((2, 4))
-    assert np.abs(test.images[rows].astype(float) - small).mean() < 6
+    # A row's image is the builder's face crop of its frame, resized (64 -> 32 px): compare
+    # at 32 px.
+    small = np.asarray(ex["frames"]).reshape(4, 32, 2, 32, 2, 3).mean((2, 4))
+    images = np.stack([test[i]["inputs"]["image"] for i in rows])
+    assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8
+    assert np.abs(images.astype(float) - small[test.row_part[rows]]).mean() < 6

@@ -86,7 +86,7 @@ def _train(model, images, labels, steps, devices, lr, seed):
   rep = state_lib.replicated(mesh)
   state = compiled(jax.jit(lambda: state_lib.create_state(model, tx, images.shape[1], seed),
                            out_shardings=rep))()
-  batch = jax.device_put({"images": images, "labels": labels}, state_lib.batch_sharding(mesh))
+  batch = jax.device_put({"inputs": {"image": images}, "labels": labels}, state_lib.batch_sharding(mesh))
   key, losses, accuracy = jax.random.key(seed), [], []
   step = compiled(make_train_step(model, tx, config, mesh), state, batch, key)
   for _ in range(steps):

@@ -9,39 +9,25 @@ per-video scores and labels (video ids, fake probability, label, video_label, au
 method), so tables that need other groupings (FakeAVCeleb categories, fusion) can be computed
 later from stored results alone.
 """
-import copy
-
 import jax
 import numpy as np
 
-from fakedetect_jax import evaluate, input as input_lib, models
+from fakedetect_jax import evaluate, models
 from fakedetect_jax.errors import DataError
-from fakedetect_jax.input import augment, sources
-from fakedetect_jax.train import checkpoints, loop, state as state_lib
+from fakedetect_jax.input import sources, views
+from fakedetect_jax.train import checkpoints, evals as evals_lib, state as state_lib
 from fakedetect_jax.train.step import make_eval_step
 
 
-class _Perturbed:
-  """Frames read through one robustness distortion; each frame's noise is seeded by its row, so
-  every model and batch size sees the same degraded test set."""
-
-  def __init__(self, images, kind, level):
-    self.images, self.kind, self.level = images, kind, level
-    self.shape, self.dtype = images.shape, images.dtype
-
-  def __len__(self):
-    return len(self.images)
-
-  def __getitem__(self, rows):
-    rows = np.atleast_1d(np.arange(len(self))[rows])
-    return np.stack([augment.perturb(self.images[r][None], self.kind, self.level, seed=int(r))[0]
-                     for r in rows])
+def eval_fields(ev):
+  """A study's Eval as the fields of train/evals.py (config.evals, the evaluate CLI)."""
+  return dict(evals_lib.EVAL_FIELDS, dataset=ev.dataset, data_config=ev.data_config,
+              split=ev.split, methods=tuple(ev.methods), perturbation=ev.perturbation or "",
+              level=ev.level)
 
 
 def eval_data_config(config, ev):
-  data = copy.deepcopy(config.data)
-  data.dataset, data.config, data.methods = ev.dataset, ev.data_config, tuple(ev.methods)
-  return data
+  return evals_lib.eval_data_config(config, eval_fields(ev))
 
 
 def restore_best(config, workdir, example):
@@ -58,14 +44,11 @@ def restore_best(config, workdir, example):
 
 def video_labels(data_config, split):
   """{video_id: {label, video_label, audio_label}} of a split, read without decoding frames."""
-  import tensorflow_datasets as tfds
   builder = sources.get_builder(data_config.dataset, data_config.config, data_config.data_dir)
-  features = builder.info.features
-  keys = [k for k in ("label", "video_label", "audio_label") if k in features]
-  skip = {k: tfds.decode.SkipDecoding() for k in ("frames", "mouth") if k in features}
+  keys = [k for k in ("label", "video_label", "audio_label") if k in builder.info.features]
   out = {}
-  for ex in tfds.as_numpy(builder.as_dataset(split=split, decoders=skip)):
-    out[ex["video_id"].decode()] = {k: int(ex[k]) for k in keys}
+  for ex in sources.read_fields(builder, split, keys + ["video_id"]):
+    out[sources.text(ex["video_id"])] = {k: int(ex[k]) for k in keys}
   return out, str(builder.info.version)
 
 
@@ -80,24 +63,17 @@ class RunEvaluator:
   def __call__(self, ev):
     """(metrics and per-video scores, {checkpoint_step, dataset_version}) of evaluation ev."""
     config = self.config
-    data = eval_data_config(config, ev)
-    source = input_lib.load_split(data, ev.split)
-    if ev.perturbation:
-      if hasattr(source, "inputs"):
-        raise DataError(f"evaluation {ev.name}: perturbations apply to frame views only, not "
-                        f"data.view {data.view!r}")
-      source = input_lib.FrameSource(_Perturbed(source.images, ev.perturbation, ev.level),
-                                     source.labels, source.video_index, source.methods,
-                                     source.video_ids)
+    try:
+      data, source = evals_lib.open_eval_source(config, eval_fields(ev))
+    except evals_lib.ConfigError as e:
+      raise DataError(f"evaluation {ev.name}: {e}") from None
     if self._restored is None:
-      example = input_lib.views.example_input(source) if hasattr(source, "inputs") else None
+      example = views.model_arg(source.example_inputs(), source.view)
       model, state, mesh, step = restore_best(config, self.workdir, example)
       self._restored = (state, mesh, step, make_eval_step(model, config, mesh))
     state, mesh, step, eval_step = self._restored
-    scores = loop.predict(eval_step, state, source, config.eval.batch_size,
-                          state_lib.batch_sharding(mesh))
-    result = evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
-                                      config.eval.video_strategy, config.eval.threshold)
+    scores, result = evals_lib.score_source(eval_step, state, source, config,
+                                            state_lib.batch_sharding(mesh))
     result.pop("_roc")
     videos, vscores = evaluate.video_scores(scores, source.video_index,
                                             config.eval.video_strategy)
@@ -115,10 +91,12 @@ class RunEvaluator:
 def _presence(source, row):
   """Whether the video has an audio track and a face, where the view knows (fusion masks a
   branch whose input is missing instead of trusting its score)."""
-  inputs = getattr(source, "inputs", {})
+  if source.view == "frames":
+    return {}
+  inputs = source[row]["inputs"]
   out = {}
   if "has_audio" in inputs:
-    out["has_audio"] = bool(np.asarray(inputs["has_audio"][row]) > 0)
+    out["has_audio"] = bool(np.asarray(inputs["has_audio"]) > 0)
   if "face_found" in inputs:
-    out["has_face"] = bool(np.asarray(inputs["face_found"][row]).any())
+    out["has_face"] = bool(np.asarray(inputs["face_found"]).any())
   return out

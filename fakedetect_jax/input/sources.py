@@ -319,13 +319,22 @@ def _read_index(records, label_key, features):
   for start in range(0, len(records), chunk):
     for ex in records.read_many(range(start, min(start + chunk, len(records))), keys):
       labels.append(int(ex[label_key]))
-      methods.append(_text(ex["method"]))
-      ids.append(_text(ex["video_id"]))
+      methods.append(text(ex["method"]))
+      ids.append(text(ex["video_id"]))
       c = ex.get("category")
-      cats.append("" if c is None else category_names[int(c)] if category_names else _text(c))
+      cats.append("" if c is None else category_names[int(c)] if category_names else text(c))
   return {"labels": np.asarray(labels, np.int32), "methods": np.asarray(methods, dtype=str),
           "video_ids": np.asarray(ids, dtype=str), "categories": np.asarray(cats, dtype=str)}
 
 
-def _text(v):
+def read_fields(builder, split, keys):
+  """[{key: value}] of every record of a prepared split, in record order (no frame decoding)."""
+  records = _Records(builder.as_data_source(split).data_source, builder.info.features)
+  out = []
+  for start in range(0, len(records), 256):
+    out.extend(records.read_many(range(start, min(start + 256, len(records))), set(keys)))
+  return out
+
+
+def text(v):
   return v.decode() if isinstance(v, bytes) else str(v)

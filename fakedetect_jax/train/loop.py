@@ -16,6 +16,7 @@ from fakedetect_jax.errors import ConfigError, DivergedError
 from fakedetect_jax.models import pretrained as pretrained_lib
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train import evals as evals_lib
+from fakedetect_jax.train import checkpoints
 from fakedetect_jax.train.checkpoints import Checkpoints
 from fakedetect_jax.train.logging import MetricWriter, Progress
 from fakedetect_jax.train.step import make_eval_step, make_train_step
@@ -149,10 +150,7 @@ def train_and_evaluate(config, workdir):
   elif config.get("init_from"):
     # Fine-tuning (e.g. the lip-sync classifier from its sync pre-training): weights from the
     # other run's best checkpoint, a fresh step count and optimizer.
-    other = Checkpoints(config.init_from)
-    src = other.best if other.best.latest_step() is not None else other.latest
-    loaded = other.restore(src, state)
-    other.close()
+    loaded, _ = checkpoints.restore_best(config.init_from, state)
     state = jax.jit(lambda s: state_lib.TrainState(
         step=jnp.zeros_like(s.step), params=s.params, batch_stats=s.batch_stats,
         opt_state=tx.init(s.params)), out_shardings=rep)(loaded)
