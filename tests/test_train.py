@@ -79,8 +79,10 @@ def _params(workdir, step=None):
 
 
 def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, frames_npz):
-  # One device: resume is about state and data position (the mesh has its own tests).
-  args = npz_overrides(frames_npz)
+  # One device: resume is about state and data position (the mesh has its own tests). Two
+  # Grain worker processes read and augment the rows; the kill lands mid-epoch (48 training
+  # rows: an epoch is 3 steps of 16, and the resumed checkpoint is step 10 or later).
+  args = npz_overrides(frames_npz, **{"data.workers": 2, "augment.jpeg": 0.5})
   straight = tmp_path / "straight"
   run_main(straight, *args, devices=1)
   # Kill -9 once a mid-run checkpoint exists, while the run is still going.

@@ -103,6 +103,12 @@ class _nullcontext:
 
 def open_eval_source(config, fields, process_index=0, barrier=lambda: None):
   data = eval_data_config(config, fields)
+  if data.label_key != "label" and data.dataset != "npz":
+    # A run trained on one stream's label (e.g. synthetic_av's video_label) is scored against
+    # the overall label of a dataset that has only that one (every visual-only dataset).
+    builder = input_lib.sources.get_builder(data.dataset, data.config, data.data_dir)
+    if data.label_key not in builder.info.features:
+      data.label_key = "label"
   source = input_lib.open_split(data, fields["split"], process_index, barrier)
   if fields.get("perturbation"):
     if source.view != "frames":
@@ -145,13 +151,18 @@ def config_evals(config):
 
 def evaluate_run(workdir, evals):
   """Scores a finished run's selected (best) checkpoint on `evals` ({name: fields}); writes
-  <workdir>/evals/<name>.json and returns {name: metrics}."""
+  <workdir>/evals/<name>.json and returns {name: metrics}. An evaluation on the run's own
+  dataset without methods keeps the run's data.methods (the same task on another split)."""
   import jax.numpy as jnp  # noqa: F401  (models.from_config builds in the run's dtype)
   from fakedetect_jax import models
   from fakedetect_jax.input import views
   from fakedetect_jax.train import checkpoints, state as state_lib
   from fakedetect_jax.train.step import make_eval_step
   config = load_run_config(workdir)
+  for fields in evals.values():
+    # The run's own dataset is scored on the run's task (its methods) unless told otherwise.
+    if not fields.get("methods") and fields["dataset"] == config.data.dataset:
+      fields["methods"] = tuple(config.data.methods)
   mesh = state_lib.make_mesh()
   model = models.from_config(config)
   first = eval_fields(next(iter(evals.values())))
