@@ -5,7 +5,9 @@ XLA:CPU computes a convolution's kernel gradient as one library call whose speed
 the batch it contracts over: Meso4's first conv (3 -> 8 channels at 256², batch 32) took
 113 ms as one call and 40 ms as two calls of 16 (its third: 21 -> 11 ms; no layer slower).
 Same variables, initialisation and outputs as nn.Conv; gradients equal up to float rounding
-(the sum is regrouped). Other backends, and batches under 32 per device, take the plain path.
+(the sum is regrouped). Other backends (`backend.use_cpu_rewrites()` False: their kernel
+gradient does not gain from smaller batches, and each chunk is one more launch), and batches
+under 32 per device, take the plain path.
 """
 import functools
 
@@ -13,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from fakedetect_jax.models import backend
 
 CHUNK = 16  # examples per kernel-gradient call on CPU
 
@@ -25,7 +29,7 @@ def _conv(x, kernel, dilation):
 def kernel_grad_chunks(batch):
   """How many chunks the kernel gradient of a `batch` (global) is split into here."""
   per_device = batch // jax.device_count()
-  if jax.default_backend() != "cpu" or per_device < 2 * CHUNK or batch % (
+  if not backend.use_cpu_rewrites() or per_device < 2 * CHUNK or batch % (
       jax.device_count() * CHUNK):
     return 1
   return per_device // CHUNK

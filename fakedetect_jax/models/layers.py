@@ -3,12 +3,17 @@ the Grad-CAM tap, and a pre-norm transformer encoder whose attention maps can be
 
 Every zoo model maps images in [-1, 1] to one logit; the backbone ends in `cam_tap` (CNNs) or
 sows its attention weights (ViTs) so that `fakedetect_jax.explain` works on any of them.
+
+The convolution, pooling and batch-norm layers here are backend-aware (`backend.py`): their
+XLA:CPU rewrites on CPU, the native lax / flax ops on GPU and TPU, with the same variables.
 """
 import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from fakedetect_jax.models import backend
 
 # ImageNet statistics of [0, 1] pixels: Keras EfficientNet and timm's ResNeXt were trained on
 # (x - mean) / std; Xception, InceptionResNetV2 and timm's ViTs on x * 2 - 1, our input as is.
@@ -71,12 +76,19 @@ def _bn_train_bwd(eps, res, g):
 _bn_train.defvjp(_bn_train_fwd, _bn_train_bwd)
 
 
+def _bn_train_autodiff(x, scale, bias, eps):
+  """The same forward, differentiated by JAX: nn.BatchNorm's gradient (GPU / TPU)."""
+  return _bn_train_fwd(x, scale, bias, eps)[0]
+
+
 class BatchNorm(nn.Module):
   """nn.BatchNorm over all but the last axis (same variables, names and numbers up to float
   rounding), with a hand-written gradient: Meso4's train step ran ~8% faster on XLA:CPU
-  (measured alternately in one process). Named BatchNorm so auto-names ('BatchNorm_0') and
-  checkpoints are nn.BatchNorm's. Single-device statistics only (no axis_name): under jit with
-  a sharded batch XLA still reduces over the global batch, as for nn.BatchNorm."""
+  (measured alternately in one process). Other backends take JAX's gradient of the same
+  forward, as nn.BatchNorm does (XLA fuses it well there). Named BatchNorm so auto-names
+  ('BatchNorm_0') and checkpoints are nn.BatchNorm's. Single-device statistics only (no
+  axis_name): under jit with a sharded batch XLA still reduces over the global batch, as for
+  nn.BatchNorm."""
   use_running_average: bool = False
   momentum: float = 0.99
   epsilon: float = 1e-5
@@ -96,7 +108,8 @@ class BatchNorm(nn.Module):
       y = (x.astype(jnp.float32) - ra_mean.value) * (
           jax.lax.rsqrt(ra_var.value + self.epsilon) * scale) + bias
       return y.astype(dtype)
-    y, mean, var = _bn_train(x, scale, bias, self.epsilon)
+    train = _bn_train if backend.use_cpu_rewrites() else _bn_train_autodiff
+    y, mean, var = train(x, scale, bias, self.epsilon)
     if not self.is_initializing():
       ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
       ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
@@ -145,7 +158,7 @@ class DepthwiseConv(nn.Module):
   runs grouped convolutions 15x (forward) to 16x (backward) slower than this (measured on a
   [8, 32, 32, 728] map); whole train steps at 128 px, batch 8: Xception 2.3x, EfficientNet-B0
   3.6x faster. (A custom kernel gradient, a tree of halving adds, ran another 20% faster but
-  compiled 3x slower.)
+  compiled 3x slower.) On GPU and TPU the grouped convolution is the fast op and is used.
   """
   kernel_size: int
   strides: int = 1
@@ -157,6 +170,11 @@ class DepthwiseConv(nn.Module):
     k, s = self.kernel_size, self.strides
     c = x.shape[-1]
     kernel = self.param("kernel", self.kernel_init, (k, k, 1, c)).astype(self.dtype)
+    if not backend.use_cpu_rewrites():
+      dtype = jnp.result_type(x, kernel)  # the taps' type promotion, kept
+      return jax.lax.conv_general_dilated(
+          x.astype(dtype), kernel.astype(dtype), (s, s), "SAME", feature_group_count=c,
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
     pads, outs = [], []
     for n in x.shape[1:3]:
       out = -(-n // s)
@@ -174,6 +192,7 @@ class Conv1x1(nn.Module):
   XLA:CPU lowers a 1x1 convolution's kernel gradient as a convolution over transposed
   [C, H, W, B] copies that ran at ~3 GFLOP/s (a 128x128 one at 61x61x8: 0.3 s); as a matmul
   it is one dot. With stride s, SAME padding of a 1x1 window picks rows and columns 0, s, ...
+  Other backends take nn.Conv's convolution (cuDNN / the TPU's own lowering are fine).
   """
   features: int
   strides: int = 1
@@ -185,9 +204,14 @@ class Conv1x1(nn.Module):
   def __call__(self, x):
     c = x.shape[-1]
     kernel = self.param("kernel", self.kernel_init, (1, 1, c, self.features))
-    if self.strides > 1:
-      x = x[:, ::self.strides, ::self.strides]
-    y = jnp.dot(x.astype(self.dtype), kernel.reshape(c, self.features).astype(self.dtype))
+    if not backend.use_cpu_rewrites():
+      y = jax.lax.conv_general_dilated(
+          x.astype(self.dtype), kernel.astype(self.dtype), (self.strides,) * 2, "SAME",
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    else:
+      if self.strides > 1:
+        x = x[:, ::self.strides, ::self.strides]
+      y = jnp.dot(x.astype(self.dtype), kernel.reshape(c, self.features).astype(self.dtype))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
@@ -230,7 +254,8 @@ class GroupedConv(nn.Module):
 
   XLA:CPU's own kernel gradient for it (a batch-grouped convolution) took 18 s for one
   [8, 64, 64, 128] 32-group layer; this takes the kernel gradient as one batched matmul per
-  tap (~0.3 s) and keeps XLA's forward and input gradient, which are fine.
+  tap (~0.3 s) and keeps XLA's forward and input gradient, which are fine. Other backends
+  take XLA's own kernel gradient too (fast there).
   """
   features: int
   kernel_size: int
@@ -245,12 +270,17 @@ class GroupedConv(nn.Module):
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (k, k, c // self.groups, self.features)).astype(self.dtype)
     padding = tuple(tuple(p) for p in self.padding)
-    return _grouped(x.astype(self.dtype), kernel, self.strides, padding, self.groups)
+    conv = _grouped if backend.use_cpu_rewrites() else _grouped_native
+    return conv(x.astype(self.dtype), kernel, self.strides, padding, self.groups)
 
 
 def pool_2x2(x):
   """2x2 max pooling, stride 2, as a reshape and max: the same function as nn.max_pool for
-  even sizes, but its gradient avoids XLA:CPU's slow select-and-scatter (PERFORMANCE.md)."""
+  even sizes, but its gradient avoids XLA:CPU's slow select-and-scatter (PERFORMANCE.md).
+  Other backends take nn.max_pool (VALID: odd edges dropped, as here). Gradients differ only
+  at ties: jnp.max splits it among the tied elements, nn.max_pool gives it to the first."""
+  if not backend.use_cpu_rewrites():
+    return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
   b, h, w, c = x.shape
   return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
@@ -313,8 +343,11 @@ def max_pool_same(x, k):
   """k x k max pooling with stride k and 'SAME' padding: nn.max_pool(x, (k, k), strides=(k, k),
   padding='SAME')'s function and gradient (the first maximum of a window takes it), computed
   as a reshape and max forward and compare-and-selects backward, not XLA's select-and-scatter,
-  which XLA:CPU runs slowly (PERFORMANCE.md; Meso4's train step ran 1.2x faster).
+  which XLA:CPU runs slowly (PERFORMANCE.md; Meso4's train step ran 1.2x faster). Other
+  backends take nn.max_pool itself (reduce_window, fast there).
   """
+  if not backend.use_cpu_rewrites():
+    return nn.max_pool(x, (k, k), strides=(k, k), padding="SAME")
   b, h, w, c = x.shape
   pads = [((-(-n // k)) * k - n) for n in (h, w)]
   if any(pads):

@@ -12,6 +12,10 @@ the step, in ten separate elementwise and reduction passes forward and backward.
   its cotangent give; the full-resolution gradient is then one fused pass (the pooled gradient
   placed at each window's first maximum, as nn.max_pool's gradient does, minus the batch-norm
   terms), which XLA also fuses with the ReLU mask before it.
+
+That is an XLA:CPU rewrite (`backend.use_cpu_rewrites()`): on GPU and TPU the op is batch norm
+by its formula (JAX's gradient, as nn.BatchNorm) then nn.max_pool, which XLA fuses well there;
+the same variables either way.
 """
 import functools
 
@@ -19,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fakedetect_jax.models import backend
 from fakedetect_jax.models.layers import (batch_moments, max_pool_same, pool_with_argmax,
                                           unpool_to_first)
 
@@ -63,7 +68,8 @@ _norm_pool_train.defvjp(_norm_pool_train_fwd, _norm_pool_train_bwd)
 class BatchNormMaxPool(nn.Module):
   """`layers.BatchNorm` (nn.BatchNorm's variables, names and numbers) then k x k max pooling
   with stride k and SAME padding. Name it as the batch norm it replaces ('BatchNorm_0') and
-  checkpoints carry over. In training, sizes k does not divide take the two-step path."""
+  checkpoints carry over. In training, sizes k does not divide take the two-step path, as do
+  backends other than CPU (batch norm then `max_pool_same`, which is nn.max_pool there)."""
   pool: int
   use_running_average: bool = False
   momentum: float = 0.99
@@ -79,13 +85,18 @@ class BatchNormMaxPool(nn.Module):
     offset = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
     dtype = self.dtype or y.dtype
     k = self.pool
+    rewrite = backend.use_cpu_rewrites()
     divisible = y.shape[1] % k == 0 and y.shape[2] % k == 0
+    if self.use_running_average and not rewrite:  # GPU / TPU: normalise, then nn.max_pool
+      a = scale * jax.lax.rsqrt(ra_var.value + self.epsilon)
+      out = (y.astype(jnp.float32) - ra_mean.value) * a + offset
+      return max_pool_same(out, k).astype(dtype)
     if self.use_running_average:  # pool first here too (SAME padding is -inf: never a max)
       a = scale * jax.lax.rsqrt(ra_var.value + self.epsilon)
       sign = jnp.where(a < 0, -1.0, 1.0)
       m = max_pool_same(sign * y.astype(jnp.float32), k)
       return (jnp.abs(a) * m + (offset - ra_mean.value * a)).astype(dtype)
-    if divisible:
+    if rewrite and divisible:
       out, mean, var = _norm_pool_train(y, scale, offset, k, self.epsilon)
     else:
       mean, var = batch_moments(y.astype(jnp.float32))
