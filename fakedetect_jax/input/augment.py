@@ -21,12 +21,17 @@ Config fields read from `cfg` (config.augment; a missing field means off, see DE
   color_strength   max relative change of brightness, contrast, saturation; hue turns by up to
                    strength * 90 degrees
   downscale_range  (lo, hi) scale of the down-and-up resize
+
+Cost per 256 px face on one core, roughly: colour 0.06 ms (one fused 3x4 colour matrix), blur
+0.3 ms (OpenCV in float32 with the kernel scipy.ndimage would use), JPEG 0.4 ms (Pillow,
+libjpeg-turbo), noise 0.6 ms (Box-Muller float32 normals), down-and-up 0.7 ms (Pillow's
+resize), self-blending about 3 ms (sbi.py).
 """
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from fakedetect_jax.input import sbi as sbi_lib
 
@@ -63,15 +68,37 @@ def jpeg(image, quality):
   """One uint8 [H, W, 3] image through JPEG at `quality` (1-95) and back."""
   buf = io.BytesIO()
   Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
-  return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+  buf.seek(0)
+  with Image.open(buf) as decoded:
+    return np.asarray(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
 
 
 def blur(image, sigma):
-  return _to_uint8(ndimage.gaussian_filter(image.astype(np.float32), (sigma, sigma, 0)))
+  """Gaussian blur of each channel: scipy.ndimage.gaussian_filter's kernel (truncated at 4
+  sigma, reflected borders) in float32, through OpenCV."""
+  return _to_uint8(sbi_lib.gaussian(image.astype(np.float32), sigma))
 
 
 def noise(image, std, rng):
-  return _to_uint8(image.astype(np.float32) + rng.normal(0, std, image.shape))
+  """Additive Gaussian noise of standard deviation `std`."""
+  x = standard_normal(rng, image.shape)
+  x *= np.float32(std)
+  x += image
+  return _to_uint8(x)
+
+
+def standard_normal(rng, shape):
+  """float32 N(0, 1) samples drawn from `rng`: the Box-Muller transform of float32 uniforms
+  (about 3x faster than Generator.standard_normal for an image's worth)."""
+  n = int(np.prod(shape))
+  half = (n + 1) // 2
+  u = rng.random((2, half), dtype=np.float32)
+  radius = np.sqrt(np.float32(-2) * np.log1p(-u[0]))  # 1 - u in (0, 1]
+  angle = u[1] * np.float32(2 * np.pi)
+  out = np.empty(2 * half, np.float32)
+  np.multiply(radius, np.cos(angle), out=out[:half])
+  np.multiply(radius, np.sin(angle), out=out[half:])
+  return out[:n].reshape(shape)
 
 
 def down_up(image, scale):
@@ -84,24 +111,35 @@ def down_up(image, scale):
 
 
 def color(image, strength, rng):
-  """Random brightness, contrast, saturation (each x(1 +- strength)) and hue rotation."""
-  x = image.astype(np.float32)
+  """Random brightness, contrast, saturation (each x(1 +- strength)) and hue rotation.
+
+  In order: x * b; (x - mean) * c + mean (mean over the whole image); gray + (x - gray) * s;
+  hue_rotate. Every step is affine in a pixel's RGB, so the four are one 3x4 matrix applied
+  by OpenCV (uint8 in, rounded and saturated uint8 out), the mean taken from the input's."""
   b, c, s = 1 + rng.uniform(-strength, strength, 3)
-  x = x * b
-  x = (x - x.mean()) * c + x.mean()
-  gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
-  x = (x - gray[..., None]) * s + gray[..., None]
-  return _to_uint8(hue_rotate(x, rng.uniform(-strength, strength) * np.pi / 2))
+  angle = rng.uniform(-strength, strength) * np.pi / 2
+  gray = np.array([0.299, 0.587, 0.114])
+  mean = b * float(np.mean(cv2.mean(image)[:3]))  # mean of x * b
+  sat = s * np.eye(3) + (1 - s) * np.outer(np.ones(3), gray)
+  hue_sat = hue_matrix(angle) @ sat
+  linear = hue_sat * (b * c)
+  offset = hue_sat @ np.full(3, (1 - c) * mean)
+  m = np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
+  return cv2.transform(np.ascontiguousarray(image, np.uint8), m)
+
+
+def hue_matrix(angle):
+  """The 3x3 RGB matrix that rotates hue by `angle` radians: a rotation of the chroma plane
+  of YIQ (luma kept)."""
+  to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+  cos, sin = np.cos(angle), np.sin(angle)
+  rot = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]])
+  return np.linalg.inv(to_yiq) @ rot @ to_yiq
 
 
 def hue_rotate(x, angle):
-  """Rotates hue by `angle` radians: a rotation of the chroma plane of YIQ (luma kept)."""
-  to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                    np.float32)
-  cos, sin = np.cos(angle), np.sin(angle)
-  rot = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]], np.float32)
-  m = np.linalg.inv(to_yiq) @ rot @ to_yiq
-  return x @ m.T.astype(np.float32)
+  """Rotates hue of float RGB pixels x [..., 3] by `angle` radians (see hue_matrix)."""
+  return x @ hue_matrix(angle).T.astype(np.float32)
 
 
 def _to_uint8(x):

@@ -119,12 +119,22 @@ def _stack(rows):
   return jax.tree.map(lambda *a: np.stack(a), *rows)
 
 
+def _worker_init(index, count):
+  # One thread per worker process for OpenCV: the workers are the parallelism.
+  import cv2
+  cv2.setNumThreads(1)
+
+
 def _iterate(positions, transform, per_host, workers):
+  # Elements are whole host batches: a couple read ahead per worker is enough (Grain's default,
+  # 16 threads and 500 elements ahead, would hold gigabytes and oversubscribe the cores).
+  read = grain.ReadOptions(num_threads=1 if workers > 0 else 2, prefetch_buffer_size=2)
   ds = (grain.MapDataset.range(positions.start, positions.stop).map(transform)
-        .batch(per_host, batch_fn=_stack).to_iter_dataset())
+        .batch(per_host, batch_fn=_stack).to_iter_dataset(read))
   if workers > 0:
     ds = ds.mp_prefetch(grain_py.MultiprocessingOptions(num_workers=workers,
-                                                        per_worker_buffer_size=2))
+                                                        per_worker_buffer_size=2),
+                        worker_init_fn=_worker_init)
   return iter(ds)
 
 

@@ -49,7 +49,10 @@ class Source:
 
   def __getitem__(self, i):
     i = int(i)
-    stored = self.records[int(self.row_record[i])]
+    r = int(self.row_record[i])
+    # Only the stored features the view needs are decoded (not the other zlib arrays).
+    stored = (self.records.read(r, views.STORED_KEYS[self.view]) if hasattr(self.records, "read")
+              else self.records[r])
     inputs = stored if self.ready else views.to_model_inputs(stored, self.data_config,
                                                              int(self.row_part[i]))
     if self.perturbation:
@@ -305,6 +308,9 @@ class _Records:
 
   def __getitem__(self, r):
     return self.parse(self.raw[int(r)])
+
+  def read(self, r, keys):
+    return self.parse(self.raw[int(r)], keys)
 
   def read_many(self, rows, keys):
     return [self.parse(x, keys) for x in self.raw.__getitems__(list(rows))]
