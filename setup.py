@@ -1,8 +1,8 @@
 """fakedetect_jax: multi-signal deepfake video detection in JAX/Flax."""
 import setuptools
 
-# Pinned: these versions are known to install and run together (see constraints.txt and
-# ../shared/DEPENDENCIES.md for why each pin exists).
+# Pinned: these versions are known to install and run together (constraints.txt pins their
+# dependencies too; the comments beside a pin say why it is where it is).
 INSTALL_REQUIRES = [
     "jax==0.10.2",
     "jaxlib==0.10.2",
@@ -41,8 +41,9 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "cuda": ["jax[cuda12]==0.10.2"],
-        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0"],
-        # The side-by-side benchmark (experiments/benchmark_vs_torch.py): PyTorch's CPU build,
+        "dev": ["pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0",
+                "yapf==0.43.0"],
+        # The side-by-side benchmark (experiments/benchmarks/vs_torch.py): PyTorch's CPU build,
         # which pip takes from a local wheelhouse where one is configured (README, Tests).
         "bench": ["torch==2.13.0"],
     },

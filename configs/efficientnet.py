@@ -15,7 +15,7 @@ from fakedetect_jax.models import efficientnet
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, variant="b4", size=224, **config_lib.ZOO_ARGS)
+  a = config_lib.parse_arg(arg, variant="b4", size=224, **config_lib.ZOO_ARGS, runlocal=False)
   variant = a.variant.replace("_att", "")
   if variant not in efficientnet.VARIANTS or a.variant.endswith("_att") and variant != "b4":
     raise ConfigError(f"unknown EfficientNet variant {a.variant!r}; known: "
@@ -24,4 +24,5 @@ def get_config(arg=None):
                             dropout=efficientnet.VARIANTS[variant][3],  # Keras' top dropout
                             learning_rate=1e-5 if a.pretrained else 1e-3)
   c.model.drop_connect = 0.2
-  return config_lib.apply_accel(c, a.accel)
+  c = config_lib.apply_accel(c, a.accel)
+  return config_lib.runlocal(c) if a.runlocal else c

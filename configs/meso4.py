@@ -10,7 +10,7 @@ from fakedetect_jax import config_lib
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=256,
-                           model="meso4", steps=2000, accel="")
+                           model="meso4", steps=2000, accel="", runlocal=False)
   c = config_lib.base_config()
   c.model.name = a.model
   c.data.dataset = a.dataset
@@ -19,4 +19,5 @@ def get_config(arg=None):
   c.total_steps = a.steps
   c.batch_size = 32
   c.optimizer.learning_rate = 1e-3
-  return config_lib.apply_accel(c, a.accel)
+  c = config_lib.apply_accel(c, a.accel)
+  return config_lib.runlocal(c) if a.runlocal else c

@@ -11,7 +11,7 @@ from fakedetect_jax import config_lib
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, steps=600, size=128, data_config="small")
+  a = config_lib.parse_arg(arg, steps=600, size=128, data_config="small", runlocal=False)
   c = config_lib.base_config()
   c.model.name = "meso4"
   c.data.dataset = "synthetic_av"
@@ -26,4 +26,4 @@ def get_config(arg=None):
   c.log_every = 25
   c.eval_every = 100
   c.checkpoint_every = 100
-  return c
+  return config_lib.runlocal(c) if a.runlocal else c

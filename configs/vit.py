@@ -20,7 +20,7 @@ _MODELS = {"s16": "vit_s16", "b16": "vit_b16", "cross_efficient_vit": "cross_eff
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, variant="s16", size=224, **config_lib.ZOO_ARGS)
+  a = config_lib.parse_arg(arg, variant="s16", size=224, **config_lib.ZOO_ARGS, runlocal=False)
   if a.variant not in _MODELS:
     raise ConfigError(f"unknown ViT variant {a.variant!r}; known: {', '.join(_MODELS)}")
   c = config_lib.zoo_config(a, _MODELS[a.variant], warmup_steps=1000)
@@ -34,4 +34,5 @@ def get_config(arg=None):
   else:
     c.model.dropout = 0.1
     c.optimizer.learning_rate = 1e-4
-  return config_lib.apply_accel(c, a.accel)
+  c = config_lib.apply_accel(c, a.accel)
+  return config_lib.runlocal(c) if a.runlocal else c

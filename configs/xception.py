@@ -13,6 +13,7 @@ from fakedetect_jax import config_lib
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, size=299, **config_lib.ZOO_ARGS)
+  a = config_lib.parse_arg(arg, size=299, **config_lib.ZOO_ARGS, runlocal=False)
   c = config_lib.zoo_config(a, "xception", dropout=0.5, learning_rate=2e-4)
-  return config_lib.apply_accel(c, a.accel)
+  c = config_lib.apply_accel(c, a.accel)
+  return config_lib.runlocal(c) if a.runlocal else c

@@ -45,6 +45,49 @@ def apply_accel(c, accel):
   return c
 
 
+# runlocal: the quick local check of any config (`configs/meso4.py:runlocal=true`; `python -m
+# fakedetect_jax.studies run ... --tiny` passes it to every run). Batches divide by the 8
+# simulated devices of the tests.
+RUNLOCAL = {"total_steps": 2, "batch_size": 8, "eval.batch_size": 8, "log_every": 2,
+            "eval_every": 2, "checkpoint_every": 2, "optimizer.warmup_steps": 0}
+RUNLOCAL_SIZE = 32            # image size; a model whose spec's min_size is above it: min_size
+                              # rounded up to a multiple of 32 (Inception-ResNet-v2: 96)
+RUNLOCAL_CLIP_LEN = 4         # frames of a clip: every frame of the tiny media (4 a video)
+
+
+def runlocal_data_config(dataset, data_config):
+  """The builder config a runlocal job reads instead of `data_config`: synthetic_av's `tiny`
+  (built in seconds); a `*_clips` config (runs of consecutive frames) becomes its evenly sampled
+  sibling (fakeavceleb v1.2_clips -> v1.2), which the tiny media of the studies' --tiny
+  (FAKEDETECT_MEDIA, 4 frames a video) keeps small; any other stays."""
+  if dataset == "synthetic_av":
+    return "tiny"
+  if data_config and data_config.endswith("_clips"):
+    return data_config[:-len("_clips")]
+  return data_config
+
+
+def runlocal(c):
+  """The config `c` shrunk for a quick local check (every config file's runlocal=true, applied
+  last): RUNLOCAL's steps, batches and frequent logging, evaluation and checkpoints, a tiny
+  image size (at least the model's min_size), clips of at most RUNLOCAL_CLIP_LEN frames and
+  the runlocal data config (runlocal_data_config). Everything else, model included, stays."""
+  from fakedetect_jax import models
+  for dotted, value in RUNLOCAL.items():
+    *parents, leaf = dotted.split(".")
+    node = c
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  spec = models.REGISTRY.get(c.model.name)
+  least = spec.min_size if spec is not None else 1
+  c.data.image_size = RUNLOCAL_SIZE if least <= RUNLOCAL_SIZE else -(-least // 32) * 32
+  if c.data.view in ("clips", "av"):
+    c.data.clip_len = min(c.data.clip_len, RUNLOCAL_CLIP_LEN)
+  c.data.config = runlocal_data_config(c.data.dataset, c.data.config)
+  return c
+
+
 def base_config():
   """Every field the train loop reads, with defaults; config files override what they need."""
   c = ml_collections.ConfigDict()

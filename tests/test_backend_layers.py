@@ -1,4 +1,4 @@
-"""Backend-aware layers (issue 13, item 5; fakedetect_jax/models/backend.py): the XLA:CPU
+"""Backend-aware layers (fakedetect_jax/models/backend.py): the XLA:CPU
 rewrites and the native lax / flax ops that GPU and TPU take have the same variables (names,
 shapes, collections, initial values), outputs, batch-statistics updates and gradients with
 respect to inputs and every variable. Both paths are run here on the CPU, forced by

@@ -1,4 +1,5 @@
-"""The benchmark scripts run (tiny mode, seconds each); their figures are printed, not asserted."""
+"""The benchmark scripts of experiments/benchmarks/ run (tiny mode, seconds each); their figures are
+printed, not asserted."""
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ def _run(*args, timeout=240):
 
 
 def test_benchmark_vs_torch_tiny(tmp_path):
-  out = _run("experiments/benchmark_vs_torch.py", "--tiny", "--json", str(tmp_path / "r.json"))
+  out = _run("experiments/benchmarks/vs_torch.py", "--tiny", "--json", str(tmp_path / "r.json"))
   r = json.loads((tmp_path / "r.json").read_text())["results"][0]
   assert r["model"] == "meso4" and r["flax_train_examples_per_s"] > 0
   try:
@@ -32,12 +33,12 @@ def test_benchmark_vs_torch_tiny(tmp_path):
 
 
 def test_benchmark_train_tiny_writes_json(tmp_path):
-  _run("experiments/benchmark_train.py", "--tiny", "--json", str(tmp_path / "r.json"))
+  _run("experiments/benchmarks/train.py", "--tiny", "--json", str(tmp_path / "r.json"))
   r = json.loads((tmp_path / "r.json").read_text())
   assert sorted(r) == ["compile_s", "infer_examples_per_s", "train_examples_per_s"]
   assert all(v > 0 for v in r.values())
 
 
 def test_benchmark_media_tiny(tmp_path):
-  out = _run("experiments/benchmark_media.py", "--tiny", "--workdir", str(tmp_path))
+  out = _run("experiments/benchmarks/media.py", "--tiny", "--workdir", str(tmp_path))
   assert "224p" in out

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from fakedetect_jax.experiments import Eval, Run, study as study_lib
+from fakedetect_jax.studies import Eval, Run, study as study_lib
 from fakedetect_jax.testing import contract, replicas
 
 
@@ -46,8 +46,8 @@ def study_env(synthetic_tiny, tmp_path_factory):
   return env, data_dir
 
 
-def experiments(env, *args, timeout=600):
-  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.experiments", *args], cwd=REPO,
+def studies(env, *args, timeout=600):
+  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.studies", *args], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=timeout)
   return proc.returncode, proc.stdout + proc.stderr
 
@@ -55,7 +55,7 @@ def experiments(env, *args, timeout=600):
 def run_study(study_env, study, workdir, *extra, in_process=True):
   """`run STUDY --tiny`, by default with every run in one process (one start-up for all)."""
   env, data_dir = study_env
-  return experiments(env, "run", study, f"--data_dir={data_dir}", f"--workdir={workdir}",
+  return studies(env, "run", study, f"--data_dir={data_dir}", f"--workdir={workdir}",
                      "--tiny", *extra, *(["--in_process"] if in_process else []))
 
 
@@ -70,7 +70,7 @@ def numbers(cells):
 
 
 def test_leaderboard_tiny_on_replicas(study_env, tmp_path):
-  rc, out = run_study(study_env, "experiments/leaderboard.py", tmp_path, "--only=meso4-s0")
+  rc, out = run_study(study_env, "experiments/studies/leaderboard.py", tmp_path, "--only=meso4-s0")
   assert rc == 0, out[-3000:]
   header, *body = read_csv(tmp_path / "report" / "leaderboard.csv")
   ours = [r for r in body if r[0] == "meso4"]
@@ -87,8 +87,9 @@ def test_leaderboard_tiny_on_replicas(study_env, tmp_path):
 
 
 def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
-  rc, out = run_study(study_env, "experiments/cross_dataset.py", tmp_path / "cross",
-                      "--only=ffpp_c23_Deepfakes-s0,celeb_df_v2-s0")
+  # The study's argument picks MesoNet-4: compiling Xception alone takes a minute on a CI CPU.
+  rc, out = run_study(study_env, "experiments/studies/cross_dataset.py:config=meso4.py",
+                      tmp_path / "cross", "--only=ffpp_c23_Deepfakes-s0,celeb_df_v2-s0")
   assert rc == 0, out[-3000:]
   header, *body = read_csv(tmp_path / "cross" / "report" / "cross_dataset_auc.csv")
   assert [r[0] for r in body] == ["ffpp_c23_Deepfakes", "celeb_df_v2"]
@@ -98,7 +99,8 @@ def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
   assert all(math.isfinite(v) for r in body for v in numbers(r[1:]))
   assert os.path.getsize(tmp_path / "cross" / "report" / "cross_dataset_auc.png") > 1000
 
-  rc, out = run_study(study_env, "experiments/robustness.py", tmp_path / "rob", "--only=meso4-s0")
+  rc, out = run_study(study_env, "experiments/studies/robustness.py", tmp_path / "rob",
+                      "--only=meso4-s0")
   assert rc == 0, out[-3000:]
   header, *body = read_csv(tmp_path / "rob" / "report" / "robustness.csv")
   assert [r[1] for r in body] == ["jpeg", "blur", "noise", "downscale"]
@@ -109,7 +111,8 @@ def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
 
 
 def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
-  rc, out = run_study(study_env, "experiments/audio_visual.py", tmp_path, "--only=spatial,audio")
+  rc, out = run_study(study_env, "experiments/studies/audio_visual.py", tmp_path,
+                      "--only=spatial-s0,audio-s0")
   assert rc == 0, out[-3000:]
   for dataset in ("fakeavceleb", "synthetic_av"):
     header, *body = read_csv(tmp_path / "report" / f"audio_visual_{dataset}.csv")
@@ -120,22 +123,77 @@ def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
     assert all(math.isfinite(v) for r in body for v in numbers(r[1:])), body
 
 
+def test_synthetic_fusion_tiny_reports_and_saves_the_fused_detector(study_env, tmp_path):
+  """The fusion study's report step (fusions fitted on stored rows) and its finish step (the
+  fused detector) on synthetic_av/tiny, with runlocal branches."""
+  import json
+  rc, out = run_study(study_env, "experiments/studies/synthetic_fusion.py:preset=proof", tmp_path)
+  assert rc == 0, out[-3000:]
+  assert "5 of 5 runs finished" in out and f"{tmp_path / 'detector'}" in out
+  results = json.loads((tmp_path / "report" / "results.json").read_text())
+  assert set(results["branches"]) == {"spatial", "temporal", "lipsync", "audio"}
+  assert set(results["fusion"]) == {"mean", "max", "logistic", "mlp"}
+  assert "| fusion mlp |" in (tmp_path / "report" / "results.md").read_text()
+  scores = json.loads((tmp_path / "report" / "test_scores.json").read_text())
+  assert len(scores) == 16 and all("fusion_logistic" in v for v in scores.values())
+  rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))
+          if r["eval"] == "test"}
+  assert rows["spatial"]["data_config"] == "tiny"  # runlocal's data, not proof_clips
+  assert rows["temporal"]["config"] == "fusion.py:branch=temporal,preset=proof"
+  detector = json.loads((tmp_path / "detector" / "fusion.json").read_text())
+  assert detector["branches"] == ["spatial", "temporal", "lipsync", "audio"]
+  assert detector["fusion"]["method"] == "logistic" and detector["media"]["num_frames"] == 4
+  # The report again from the stored rows alone: the same numbers.
+  os.remove(tmp_path / "report" / "results.json")
+  rc, out = studies(study_env[0], "report", str(tmp_path))
+  assert rc == 0, out
+  assert json.loads((tmp_path / "report" / "results.json").read_text()) == results
+
+
+CONFIG_FILES = ["audio.py", "efficientnet.py:variant=b0", "fusion.py:branch=lipsync",
+                "fusion.py:branch=spatial,preset=proof", "inception_resnet_v2.py", "lipsync.py",
+                "meso4.py:dataset=ffpp,data_config=c23", "mesoinception4.py", "quickstart.py",
+                "resnext.py", "temporal.py", "vit.py:variant=s16", "xception.py:accel=gpu8"]
+
+
+@pytest.mark.parametrize("spec", CONFIG_FILES)
+def test_runlocal_shrinks_every_config_and_leaves_it_alone_when_off(spec):
+  from fakedetect_jax import config_lib, models
+  file, _, arg = spec.partition(":")
+  config = study_lib.config_file(spec)
+  off = study_lib.config_file(f"{file}:{arg + ',' if arg else ''}runlocal=false")
+  assert config_lib.config_hash(off) == config_lib.config_hash(config)
+  local = study_lib.config_file(spec, runlocal=True)
+  assert local.model.name == config.model.name and local.data.view == config.data.view
+  assert local.total_steps == 2 and local.batch_size % 8 == 0 and local.eval.batch_size % 8 == 0
+  assert local.batch_size <= 8 and local.log_every == local.eval_every == 2
+  assert local.checkpoint_every == 2
+  least = models.REGISTRY[local.model.name].min_size
+  assert least <= local.data.image_size <= max(32, least + 31)
+  if config.data.dataset == "synthetic_av":
+    assert local.data.config == "tiny"
+  else:
+    assert local.data.config == config.data.config
+  if config.data.view in ("clips", "av"):
+    assert local.data.clip_len <= 4
+
+
 BROKEN_STUDY = '''
-from fakedetect_jax.experiments import Eval, Run
-from fakedetect_jax.experiments import report as tables
+from fakedetect_jax.studies import Eval, Run
+from fakedetect_jax.studies import report as tables
 
 CONFIG = "meso4.py:dataset=synthetic_av,data_config=tiny,size=32"
 EVALS = (Eval("test", "synthetic_av", "tiny"),)
 
 
-def runs(tiny=False):
+def runs(arg=None):
   return [Run("good-s0", CONFIG, EVALS, seed=0, tags={"kind": "good"}),
           Run("broken", CONFIG, EVALS, overrides={"model.name": "no_such_model"}),
           Run("after_broken", CONFIG, EVALS, init_from="broken"),
           Run("good-s1", CONFIG, EVALS, seed=1, tags={"kind": "good"})]
 
 
-def report(rows, out_dir):
+def report(rows, out_dir, arg=None):
   cells = tables.group(rows, ("kind",), "video_auc")
   tables.write_table(out_dir, "seeds", ["kind", "video AUC", "seeds"],
                      [[k[0], tables.fmt(v), v[2]] for k, v in cells.items()])
@@ -167,15 +225,16 @@ def test_runner_skips_resumes_reports_failures_and_regenerates(study_env, tmp_pa
   before = {p: (work / "report" / p).read_bytes() for p in ("seeds.csv", "seeds.md", "rows.csv")}
   for p in before:
     os.remove(work / "report" / p)
-  rc, out = experiments(study_env[0], "report", str(work))
+  rc, out = studies(study_env[0], "report", str(work))
   assert rc == 0, out
   assert {p: (work / "report" / p).read_bytes() for p in before} == before
 
 
 def test_missing_dataset_is_named_with_instructions_per_run(study_env, tmp_path):
   env, _ = study_env
-  rc, out = experiments(env, "run", "experiments/leaderboard.py", f"--data_dir={tmp_path / 'none'}",
-                        f"--workdir={tmp_path / 'work'}", "--only=meso4-s0,xception-s0")
+  rc, out = studies(env, "run", "experiments/studies/leaderboard.py",
+                    f"--data_dir={tmp_path / 'none'}", f"--workdir={tmp_path / 'work'}",
+                    "--only=meso4-s0,xception-s0")
   assert rc == 1
   assert "meso4-s0: dataset ffpp/c23 is not prepared" in out
   assert "xception-s0: dataset celeb_df/v2 is not prepared" in out

@@ -1,6 +1,6 @@
 """Speed options keep results: the same function and gradients as the layers they replace, the
 same loss curve with and without them, and the persistent compilation cache gives back the same
-program (issue 9, docs/performance.md)."""
+program (docs/performance.md)."""
 import functools
 import os
 import subprocess

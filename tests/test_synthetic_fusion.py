@@ -1,8 +1,9 @@
-"""The proof on the embedded dataset (issue: temporal, audio-visual branches and fusion): every
+"""The proof on the embedded dataset (temporal, audio-visual branches and their fusion): every
 branch catches its own kind of fake, and the learned fusion beats every single branch.
 
-Runs `experiments/synthetic_fusion.py --config=preset=proof` as a user would, on one device
-(the 8-device engine has its own tests), building `synthetic_av/proof_clips` on the way.
+Runs the study `experiments/studies/synthetic_fusion.py:preset=proof` as a user would (`python -m
+fakedetect_jax.studies run ...`), on one device (the 8-device engine has its own tests),
+building `synthetic_av/proof_clips` on the way.
 """
 import json
 import os
@@ -22,16 +23,17 @@ def proof(tmp_path_factory):
   root = tmp_path_factory.mktemp("proof")
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
   proc = subprocess.run(
-      [sys.executable, "experiments/synthetic_fusion.py", f"--workdir={root / 'run'}",
-       f"--data_dir={root / 'tfds'}", "--config=preset=proof"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+      [sys.executable, "-m", "fakedetect_jax.studies", "run",
+       "experiments/studies/synthetic_fusion.py:preset=proof", f"--workdir={root / 'run'}",
+       f"--data_dir={root / 'tfds'}"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+  assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
   return root / "run", proc.stdout
 
 
 def test_each_branch_catches_its_own_fake(proof):
   workdir, _ = proof
-  results = json.loads((workdir / "results.json").read_text())
+  results = json.loads((workdir / "report" / "results.json").read_text())
   assert set(results["branches"]) == set(OWN_FAKE)
   for branch, fake in OWN_FAKE.items():
     assert results["branches"][branch][fake] >= 0.9, (branch, results["branches"][branch])
@@ -41,7 +43,7 @@ def test_each_branch_catches_its_own_fake(proof):
 
 def test_learned_fusion_beats_every_single_branch(proof):
   workdir, stdout = proof
-  results = json.loads((workdir / "results.json").read_text())
+  results = json.loads((workdir / "report" / "results.json").read_text())
   best_single = max(r["overall"] for r in results["branches"].values())
   for method in ("logistic", "mlp"):
     fused = results["fusion"][method]
@@ -49,7 +51,9 @@ def test_learned_fusion_beats_every_single_branch(proof):
     for category in ("RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"):
       assert np.isfinite(fused[category])
   assert set(results["fusion"]) == {"mean", "max", "logistic", "mlp"}
-  assert "| fusion logistic |" in (workdir / "results.md").read_text() and "fusion mlp" in stdout
+  table = (workdir / "report" / "results.md").read_text()
+  assert "| fusion logistic |" in table and "| fusion mlp |" in table
+  assert "5 of 5 runs finished" in stdout and str(workdir / "detector") in stdout
   # The fused detector is saved as one directory: its branches and the fusion parameters.
   detector = json.loads((workdir / "detector" / "fusion.json").read_text())
   assert set(detector["branches"]) == set(OWN_FAKE) and detector["fusion"]["method"] == "logistic"
@@ -60,7 +64,7 @@ def test_predict_runs_the_fused_detector_on_video_files(proof, tmp_path):
   """`predict --detector=<fused>` re-encodes the mp4 files and gets the fused scores the
   experiment computed from the TFDS examples, with every branch and the lip-sync offset."""
   workdir, _ = proof
-  expected = json.loads((workdir / "test_scores.json").read_text())
+  expected = json.loads((workdir / "report" / "test_scores.json").read_text())
   videos = workdir.parent / "tfds" / "downloads" / "synthetic_av" / "proof_clips"
   picks = [next(v for v in sorted(expected) if expected[v]["method"] == m)
            for m in ("real", "lipsync-voice")]

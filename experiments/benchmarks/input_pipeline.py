@@ -177,17 +177,6 @@ def profile_rows(source, rows, repeats=1):
   return out
 
 
-def set_read_threads(n):
-  """Makes Grain's default ReadOptions (what TrainBatches' to_iter_dataset() gets) use n
-  threads per worker process: an experiment, this process only (workers receive the option
-  with the pickled pipeline)."""
-  from grain._src.python import options
-  defaults = list(options.ReadOptions.__init__.__defaults__)
-  defaults[0] = n
-  options.ReadOptions.__init__.__defaults__ = tuple(defaults)
-  assert options.ReadOptions().num_threads == n
-
-
 def load_average():
   try:
     return [round(x, 2) for x in os.getloadavg()]
@@ -208,12 +197,7 @@ def main():
                  help="discarded steps per run and worker (default 24; --tiny 1)")
   p.add_argument("--rounds", type=int, help="alternating rounds of every setting (default 2)")
   p.add_argument("--profile_rows", type=int, help="rows for the per-row profile (default 64)")
-  p.add_argument("--read_threads", type=int,
-                 help="experiment: threads per worker (Grain ReadOptions.num_threads; default "
-                      "Grain's own, 16, as TrainBatches runs it)")
   args = p.parse_args()
-  if args.read_threads is not None:
-    set_read_threads(args.read_threads)
   tiny = args.tiny
   steps = args.steps or (2 if tiny else 160)
   warmup = args.warmup if args.warmup is not None else (1 if tiny else 24)
@@ -272,7 +256,7 @@ def main():
             "batch": args.batch, "image_size": FACE_SIZE, "steps": steps, "warmup": warmup,
             "tail": tail,
             "rounds": rounds, "dataset": source.name, "load_average": load_average(),
-            "cores": os.cpu_count(), "read_threads": args.read_threads}
+            "cores": os.cpu_count()}
   print(f"\n| input path (batch {args.batch}, {FACE_SIZE} px) | workers | examples/s "
         f"| examples per worker CPU-s |")
   print("|---|---|---|---|")

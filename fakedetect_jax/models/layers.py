@@ -276,7 +276,7 @@ class GroupedConv(nn.Module):
 
 def pool_2x2(x):
   """2x2 max pooling, stride 2, as a reshape and max: the same function as nn.max_pool for
-  even sizes, but its gradient avoids XLA:CPU's slow select-and-scatter (PERFORMANCE.md).
+  even sizes, but its gradient avoids XLA:CPU's slow select-and-scatter (docs/performance.md).
   Other backends take nn.max_pool (VALID: odd edges dropped, as here). Gradients differ only
   at ties: jnp.max splits it among the tied elements, nn.max_pool gives it to the first."""
   if not backend.use_cpu_rewrites():
@@ -343,7 +343,7 @@ def max_pool_same(x, k):
   """k x k max pooling with stride k and 'SAME' padding: nn.max_pool(x, (k, k), strides=(k, k),
   padding='SAME')'s function and gradient (the first maximum of a window takes it), computed
   as a reshape and max forward and compare-and-selects backward, not XLA's select-and-scatter,
-  which XLA:CPU runs slowly (PERFORMANCE.md; Meso4's train step ran 1.2x faster). Other
+  which XLA:CPU runs slowly (docs/performance.md; Meso4's train step ran 1.2x faster). Other
   backends take nn.max_pool itself (reduce_window, fast there).
   """
   if not backend.use_cpu_rewrites():

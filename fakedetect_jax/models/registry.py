@@ -41,7 +41,7 @@ class ModelSpec:
                 {'keras': {'app': Keras Applications class, 'prefixes': where the network
                 lands in the Flax tree (default: the root)}} or {'timm': {'layout': 'resnext' |
                 'vit', timm's key naming}}. `tuple(spec.converters)` is e.g. ('keras',).
-  bench_size    input pixels of experiments/benchmark_train.py (0: default_size).
+  bench_size    input pixels of experiments/benchmarks/train.py (0: default_size).
   bench_batch   global batch of the benchmarks.
   """
   cls: Callable

@@ -3,7 +3,7 @@
 python -m fakedetect_jax.predict --sample OUT.mp4 [--fake]
 
 Points a trained detector (the --workdir of python -m fakedetect_jax.main, or a fused detector
-saved by experiments/synthetic_fusion.py) at videos and prints,
+saved by experiments/studies/synthetic_fusion.py) at videos and prints,
 per video, the verdict, the fake probability and the threshold it is compared with, each branch's
 score, per-frame scores, faces found and warnings. Folders are searched recursively for video
 files; one unreadable file is reported and the rest go on. --explain writes, per video, a contact

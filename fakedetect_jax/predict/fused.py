@@ -30,7 +30,7 @@ class FusedPredictor:
     meta = self.fused.meta
     if not meta.get("media"):
       raise ConfigError(f"{path}: fusion.json has no media config (saved by an older version; "
-                        "re-run experiments/synthetic_fusion.py)")
+                        "re-run experiments/studies/synthetic_fusion.py)")
     self.media = media.MediaConfig(**meta["media"])
     # Every branch's input comes from one encoding: faces, mouths, eyes and audio.
     self.encode_cfg = self.media.replace(landmarks=True, audio=True)

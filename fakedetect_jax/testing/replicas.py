@@ -1,7 +1,8 @@
 """Tiny replicas of the four gated datasets' on-disk layouts, with real mp4 files.
 
 Each writer lays out the exact folder and metadata conventions (and quirks) the builders in
-datasets/ parse (see ../shared/DATASET_LAYOUTS.md), with a few short clips per category, and
+datasets/ parse (each builder's MANUAL_DOWNLOAD_INSTRUCTIONS and LAYOUT describe them), with a
+few short clips per category, and
 returns a `Replica`: the ground truth a build must reproduce (per-video label, method, source,
 known splits, expected split sizes), which files are corrupt and which must be left out.
 Videos show skimage's astronaut photo (a real face the detector finds) over a textured

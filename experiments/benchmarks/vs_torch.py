@@ -1,8 +1,8 @@
 """The project's Flax detectors against the same architectures in PyTorch, side by side.
 
-    python experiments/benchmark_vs_torch.py                     # the four models of issue 9
-    python experiments/benchmark_vs_torch.py --models meso4 --rounds 7
-    python experiments/benchmark_vs_torch.py --tiny              # CI: seconds, figures printed only
+    python experiments/benchmarks/vs_torch.py                # the four models below
+    python experiments/benchmarks/vs_torch.py --models meso4 --rounds 7
+    python experiments/benchmarks/vs_torch.py --tiny         # CI: seconds, figures printed only
 
 MesoNet-4, MesoInception-4, Xception and EfficientNet-B4 are written below in PyTorch from the
 papers (Afchar et al. 2018; Chollet 2017 as in Keras Applications; Tan and Le 2019 as in Keras
@@ -11,7 +11,7 @@ Both train with Adam (lr 1e-3) on one-logit binary cross-entropy, on the same ba
 256x256x3 images (MesoNets batch 32, Xception and EfficientNet-B4 batch 8; EfficientNet-B4 in
 PyTorch's channels-last layout, its fast one), and time inference (eval mode, no gradient).
 
-The machine is noisy (PERFORMANCE.md: +-20-30% between runs), so the two frameworks run
+The machine is noisy (docs/performance.md: +-30% between runs), so the two frameworks run
 alternately, `--steps` steps each per round for `--rounds` rounds, and the figure is the median
 of the per-round step times. PyTorch runs with 1 and with 2 threads in each round and the faster
 is compared: under load from other processes its OpenMP barriers wait for descheduled threads
@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -2,6 +2,6 @@
 
 See __main__.py for the command line, study.py for what a study file defines.
 """
-from fakedetect_jax.experiments.study import Eval, Run
+from fakedetect_jax.studies.study import Eval, Run
 
 __all__ = ["Eval", "Run"]

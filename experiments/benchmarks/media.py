@@ -1,10 +1,10 @@
 """Example encoding vs bare decoding, on generated 10 s, 30 fps H.264 videos.
 
-    python experiments/benchmark_media.py [--sizes 224p,480p,1080p] [--repeats 3] [--storage]
+    python experiments/benchmarks/media.py [--sizes 224p,480p,1080p] [--repeats 3] [--storage]
 
 For each size prints seconds per video and source frames per second for
   (a)  bare PyAV decode of every frame (no pixel conversion): the floor,
-  (a') decode of every frame to rgb24 (what a naive pipeline does; PERFORMANCE.md's figure),
+  (a') decode of every frame to rgb24 (what a naive pipeline does),
   (b)  the full example encoding (decode, 32 sampled frames, faces, mouth, eyes, audio),
 and the ratios (b)/(a) and (b)/(a'). Target: (b)/(a) <= 1.3 at 480p and 1080p.
 Videos are generated once into --workdir: a moving, zooming real face photo over a panning
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 SIZES = {"224p": (398, 224), "480p": (854, 480), "1080p": (1920, 1080)}
 GRAIN = 5.0  # film-grain sigma: puts bitrates near real uploads (~2 Mb/s 480p, ~7 Mb/s 1080p)

@@ -1,23 +1,22 @@
 """Leaderboard comparison: every zoo frame model under the common protocol, beside published
 numbers.
 
-  python -m fakedetect_jax.experiments run experiments/leaderboard.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/leaderboard.py --data_dir=D --workdir=W
 
-Protocol (../shared/DATASET_LAYOUTS.md, "Comparability"): train on FF++ c23 (the builders' default
-media: 32 evenly spaced frames per video, face box x1.3, 256 px), select on FF++ validation, test
-on FF++ c23, Celeb-DF v2, DFD, DFDC and DFDC preview; frame AUC, video AUC (mean of frame scores),
-EER and AP; SEEDS seeds each (mean ± std). Datasets needed in D: ffpp/c23, ffpp/dfd_c23,
-celeb_df/v2, dfdc/full, dfdc/preview (tfds build datasets/<name> --config=... --manual_dir=...).
+Protocol (the one of the published cross-dataset tables trained on FF++, DeepfakeBench's
+among them): train on FF++ c23 (the builders' default media: 32 evenly spaced frames per video,
+face box x1.3, 256 px), select on FF++ validation, test on FF++ c23, Celeb-DF v2, DFD, DFDC and
+DFDC preview; frame AUC, video AUC (mean of frame scores), EER and AP; SEEDS seeds each
+(mean ± std). Datasets needed in D: ffpp/c23, ffpp/dfd_c23, celeb_df/v2, dfdc/full,
+dfdc/preview (tfds build datasets/<name> --config=... --manual_dir=...).
 
 Writes W/report/leaderboard.{md,csv} (one row per model and test set, ours beside the published
 number and its source) and leaderboard_frame_auc.{md,csv} (models x test sets, frame AUC).
 DFD here is the test split of the builder's actor split, DFDC the official test set: published
 numbers evaluate DFD as a whole, so those cells compare close but not identical sets.
 """
-from fakedetect_jax import models
-from fakedetect_jax.experiments import Eval, Run
-from fakedetect_jax.experiments import report as tables
-from fakedetect_jax.experiments.study import TINY
+from fakedetect_jax.studies import Eval, Run
+from fakedetect_jax.studies import report as tables
 
 SEEDS = (0, 1, 2)
 SIZE = 256
@@ -55,28 +54,19 @@ PUBLISHED = {
 }
 
 
-def tiny_extra(model):
-  """--tiny settings beyond study.TINY: a model whose smallest input (its spec's min_size) is
-  above TINY's image size trains at that size rounded up to a multiple of 32 (Inception-ResNet-v2:
-  75 -> 96)."""
-  size = TINY["data.image_size"]
-  least = models.REGISTRY[model].min_size
-  return {} if least <= size else {"data.image_size": -(-least // 32) * 32}
-
-
-def runs(tiny=False):
+def runs(arg=None):
   evals = tuple(Eval(name, ds, cfg) for name, ds, cfg, _ in TESTS)
   out = []
   for entry, model, config in MODELS:
     sep = "," if ":" in config else ":"
-    for seed in SEEDS[:2] if tiny else SEEDS:
+    for seed in SEEDS:
       out.append(Run(name=f"{entry}-s{seed}",
                      config=f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}",
-                     evals=evals, seed=seed, tiny=tiny_extra(model), tags={"entry": entry}))
+                     evals=evals, seed=seed, tags={"entry": entry}))
   return out
 
 
-def report(rows, out_dir):
+def report(rows, out_dir, arg=None):
   rows = [r for r in rows if r.get("entry")]
   cells = {m: tables.group(rows, ("entry", "eval"), m)
            for m in ("frame_auc", "video_auc", "eer", "ap")}

@@ -1,15 +1,18 @@
-"""Runs studies (experiments/<study>.py) and regenerates their tables.
+"""Runs studies (experiments/studies/<study>.py) and regenerates their tables.
 
-  python -m fakedetect_jax.experiments run experiments/leaderboard.py --data_dir=D --workdir=W
-  python -m fakedetect_jax.experiments run experiments/leaderboard.py ... --shard=0/4
-  python -m fakedetect_jax.experiments run experiments/cross_dataset.py ... --tiny --only=celeb_df
-  python -m fakedetect_jax.experiments report W
+  python -m fakedetect_jax.studies run experiments/studies/leaderboard.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/leaderboard.py ... --shard=0/4
+  python -m fakedetect_jax.studies run experiments/studies/cross_dataset.py ... --tiny --only=dfd
+  python -m fakedetect_jax.studies run experiments/studies/synthetic_fusion.py:preset=proof ...
+  python -m fakedetect_jax.studies report W
 
 run: every run of the study in W/runs/<run>, one after the other; finished runs are skipped,
-unfinished ones resume, a failed run is reported and the others go on. --shard=i/n runs every
-n-th run only (start shard 0..n-1 on n machines with the same study and args; copy their
-W/runs/ folders into one W, or share W, then `report W`). --tiny: tiny inputs and a handful of
-steps (CI, smoke tests). --only: runs whose name contains one of these comma-separated strings.
+unfinished ones resume, a failed run is reported and the others go on. The study's argument
+follows a colon (`synthetic_fusion.py:preset=proof`; each study's docstring lists its own).
+--shard=i/n runs every n-th run only (start shard 0..n-1 on n machines with the same study and
+args; copy their W/runs/ folders into one W, or share W, then `report W`). --tiny: every run's
+config with runlocal=true (configs/__init__.py: tiny inputs, a handful of steps; CI, smoke
+tests). --only: runs whose name contains one of these comma-separated strings.
 --in_process: every run in the study's process instead of one process per run (saves the ~10 s
 start-up of each run, worth it for --tiny; a crash then ends the whole study).
 Exit code 0 when every run finished, 1 otherwise.
@@ -22,14 +25,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(prog="python -m fakedetect_jax.experiments", description=__doc__,
+  p = argparse.ArgumentParser(prog="python -m fakedetect_jax.studies", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True, metavar="{run,report}")
   run = sub.add_parser("run", help="run (or resume) a study")
-  run.add_argument("study", help="experiments/<study>.py")
+  run.add_argument("study", help="experiments/studies/<study>.py[:argument]")
   run.add_argument("--workdir", required=True)
   run.add_argument("--data_dir", default=None, help="TFDS data_dir of the prepared datasets")
-  run.add_argument("--tiny", action="store_true", help="tiny settings, for CI and smoke tests")
+  run.add_argument("--tiny", action="store_true",
+                   help="runlocal=true for every run's config, for CI and smoke tests")
   run.add_argument("--shard", default=None, help="i/n: this machine's share of the runs")
   run.add_argument("--only", default=None, help="comma-separated parts of run names")
   run.add_argument("--in_process", action="store_true",
@@ -48,10 +52,10 @@ def main(argv=None):
     from absl import logging as absl_logging
     absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS warns about every tiny-media config
   from fakedetect_jax.errors import DivergedError, FakedetectError
-  from fakedetect_jax.experiments import report
+  from fakedetect_jax.studies import report
   try:
     if args.command != "report":  # TFDS and TensorFlow: not needed to redraw tables
-      from fakedetect_jax.experiments import runner
+      from fakedetect_jax.studies import runner
     if args.command == "run":
       statuses = runner.run_study(args.study, args.data_dir, args.workdir, args.tiny, args.shard,
                                   args.only, args.in_process)

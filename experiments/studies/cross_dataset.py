@@ -1,22 +1,23 @@
 """Cross-dataset generalization: train on each dataset, test on every dataset.
 
-  python -m fakedetect_jax.experiments run experiments/cross_dataset.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/cross_dataset.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/cross_dataset.py:config=meso4.py ...
 
 Rows: each training set, and FF++ restricted to one manipulation method (its real videos plus
 that method's fakes). Columns: every test set, FF++ split into its methods as well (the AUC of
-that method's fakes against FF++'s real videos). Model: MODEL (the FF++ baseline) under the
-common protocol (32 frames, face x1.3, 256 px), SEEDS seeds (mean ± std).
+that method's fakes against FF++'s real videos). Model: MODEL (the FF++ baseline; the study's
+argument config=<file in configs/> picks another) under the common protocol (32 frames, face
+x1.3, 256 px), SEEDS seeds (mean ± std).
 
 Writes W/report/cross_dataset_auc.{md,csv} (video AUC matrix), cross_dataset_frame_auc.{md,csv}
 and cross_dataset_auc.png (heatmap of the video AUC means).
 """
 import numpy as np
 
-from fakedetect_jax.experiments import Eval, Run
-from fakedetect_jax.experiments import report as tables
+from fakedetect_jax.studies import Eval, Run
+from fakedetect_jax.studies import report as tables
 
 MODEL = "xception.py"
-TINY_MODEL = "meso4.py"  # --tiny: compiling Xception alone takes a minute on a CI CPU
 SIZE = 256
 SEEDS = (0, 1, 2)
 DATASETS = (  # (name, dataset, builder config, heading)
@@ -36,16 +37,17 @@ def _trainings():
   return out
 
 
-def runs(tiny=False):
+def runs(arg=None):
+  from fakedetect_jax import config_lib
+  a = config_lib.parse_arg(arg, config=MODEL)
   evals = tuple(Eval(name, ds, cfg) for name, ds, cfg, _ in DATASETS)
   out = []
   for row, ds, cfg, methods in _trainings():
-    for seed in SEEDS[:1] if tiny else SEEDS:
+    for seed in SEEDS:
       # Test splits keep every method: methods filter the training and validation splits only.
       overrides = {"data.train_methods": methods} if methods else {}
       out.append(Run(name=f"{row}-s{seed}", evals=evals, seed=seed, overrides=overrides,
-                     config=f"{TINY_MODEL if tiny else MODEL}:dataset={ds},data_config={cfg},"
-                            f"size={SIZE}",
+                     config=f"{a.config}:dataset={ds},data_config={cfg},size={SIZE}",
                      tags={"trained_on": row}))
   return out
 
@@ -72,7 +74,7 @@ def matrix(rows, metric):
   return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in values.items()}
 
 
-def report(rows, out_dir):
+def report(rows, out_dir, arg=None):
   rows = [r for r in rows if r.get("trained_on")]
   cols = _columns()
   trained = [t[0] for t in _trainings() if any(r["trained_on"] == t[0] for r in rows)]

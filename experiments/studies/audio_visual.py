@@ -1,8 +1,8 @@
 """Audio-visual study: AUC per FakeAVCeleb category for each branch and for their fusion.
 
-  python -m fakedetect_jax.experiments run experiments/audio_visual.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/audio_visual.py --data_dir=D --workdir=W
 
-Branches (as in experiments/synthetic_fusion.py, whose configs are reused): spatial (MesoNet-4
+Branches (those of synthetic_fusion.py, configs/fusion.py's full preset): spatial (MesoNet-4
 on frames, video label), temporal (transformer on clips, video label), lipsync (sync
 pre-training on real videos, then a classifier, video label) and audio (log-mel CNN, audio
 label). Each branch is trained on every category; its per-video scores on validation and test
@@ -14,7 +14,8 @@ audio labels).
 Datasets: FakeAVCeleb v1.2 in its `v1.2_clips` build (D/fakeavceleb, `tfds build
 datasets/fakeavceleb --config=v1.2_clips`: 2 runs of CLIP_LEN consecutive frames per video, what
 the temporal and lip-sync branches need) and the embedded synthetic_av (built on first use) with
-the same four categories. SEEDS seeds, mean ± std. --tiny uses the `v1.2` replica (4 frames).
+the same four categories. SEEDS seeds, mean ± std. (--tiny: runlocal reads fakeavceleb's `v1.2`
+and synthetic_av's `tiny`, 4 frames a video.)
 
 Writes W/report/audio_visual_<dataset>.{md,csv}.
 """
@@ -24,16 +25,19 @@ import os
 
 import numpy as np
 
-from fakedetect_jax.experiments import Run, Eval
-from fakedetect_jax.experiments import report as tables
+from fakedetect_jax.studies import Run, Eval
+from fakedetect_jax.studies import report as tables
 
 SEEDS = (0, 1, 2)
 CLIP_LEN = 16
 BRANCHES = ("spatial", "temporal", "lipsync", "audio")
-DATASETS = (  # (name, dataset, builder config, its --tiny config)
-    ("fakeavceleb", "fakeavceleb", "v1.2_clips", "v1.2"),
-    ("synthetic_av", "synthetic_av", "small_clips", "tiny"),
+DATASETS = (  # (name, dataset, builder config)
+    ("fakeavceleb", "fakeavceleb", "v1.2_clips"),
+    ("synthetic_av", "synthetic_av", "small_clips"),
 )
+# The runs of each branch, in order (lipsync: the sync pre-training, then the classifier).
+BRANCH_RUNS = {"spatial": ("spatial",), "temporal": ("temporal",),
+               "lipsync": ("lipsync_sync", "lipsync"), "audio": ("audio",)}
 # Category of a video from its (video label, audio label), 0 = real, 1 = fake.
 CATEGORY = {(0, 0): "RealVideo-RealAudio", (0, 1): "RealVideo-FakeAudio",
             (1, 0): "FakeVideo-RealAudio", (1, 1): "FakeVideo-FakeAudio"}
@@ -48,33 +52,25 @@ def _synthetic_fusion():
   return module
 
 
-def _branch_configs(name, dataset, data_config, clip_len):
-  """{branch: [config, ...]} of synthetic_fusion, pointed at `dataset`."""
-  configs = _synthetic_fusion().branch_configs(data_config, 1.0, clip_len)
-  for runs_ in configs.values():
-    for c in runs_:
-      c.data.dataset = dataset
-      if name != "synthetic_av":
-        # synthetic_fusion trains each branch on its own synthetic methods; FakeAVCeleb's
-        # branches see every category, and the sync pre-training its real videos only.
-        c.data.train_methods = ("real",) if c.objective == "sync" else ()
-  return configs
-
-
-def runs(tiny=False):
+def runs(arg=None):
   out = []
-  for name, dataset, full_config, tiny_config in DATASETS:
-    clip_len = 4 if tiny else CLIP_LEN  # tiny data has 4 frames per video
-    configs = _branch_configs(name, dataset, tiny_config if tiny else full_config, clip_len)
-    evals = (Eval("validation", dataset, tiny_config if tiny else full_config, "validation"),
-             Eval("test", dataset, tiny_config if tiny else full_config, "test"))
-    for seed in SEEDS[:1] if tiny else SEEDS:
+  for name, dataset, data_config in DATASETS:
+    evals = (Eval("validation", dataset, data_config, "validation"),
+             Eval("test", dataset, data_config, "test"))
+    for seed in SEEDS:
       for branch in BRANCHES:
         prev = None
-        for c in configs[branch]:
-          sync = c.objective == "sync"
-          run_name = f"{name}-{branch}{'_sync' if sync else ''}-s{seed}"
-          out.append(Run(name=run_name, config=c, seed=seed, init_from=prev,
+        for run in BRANCH_RUNS[branch]:
+          sync = run == "lipsync_sync"
+          overrides = {}
+          if name != "synthetic_av":
+            # configs/fusion.py trains each branch on its own synthetic methods; FakeAVCeleb's
+            # branches see every category, and the sync pre-training its real videos only.
+            overrides = {"data.train_methods": ("real",) if sync else ()}
+          run_name = f"{name}-{run}-s{seed}"
+          out.append(Run(name=run_name, seed=seed, init_from=prev, overrides=overrides,
+                         config=f"fusion.py:branch={run},preset=full,dataset={dataset},"
+                                f"data_config={data_config},clip_len={CLIP_LEN}",
                          evals=() if sync else evals,
                          tags={"av_dataset": name, "branch": branch}))
           prev = run_name
@@ -88,7 +84,7 @@ def _videos(rows):
 
 def _scores(rows_by_branch, branches, ids):
   """[videos, branches] scores, NaN where a branch has no score or lacks its input (NEEDS of
-  synthetic_fusion: no face, no audio track, as its view recorded)."""
+  synthetic_fusion: no face, no audio track, as the evaluation recorded)."""
   needs = _synthetic_fusion().NEEDS
   out = np.full((len(ids), len(branches)), np.nan)
   for j, b in enumerate(branches):
@@ -132,7 +128,7 @@ def one_result(rows, fusion_lib):
   return out
 
 
-def report(rows, out_dir):
+def report(rows, out_dir, arg=None):
   from fakedetect_jax import fusion
   rows = [r for r in rows if r.get("av_dataset")]
   sf = _synthetic_fusion()

@@ -1,14 +1,17 @@
 """Runs a study: every run in its own workdir and its own process, skipping finished runs.
 
-    WORKDIR/study.json                    the study file, --tiny and data_dir (for `report`)
+    WORKDIR/study.json                    the study file, its argument, --tiny and data_dir
+                                          (for `report`)
     WORKDIR/runs/<run>/                   the main job's workdir (config.json, checkpoints, ...)
     WORKDIR/runs/<run>/evals/<eval>.json  one result row: metrics, per-video scores, provenance
     WORKDIR/runs/<run>/experiment.json    written when every evaluation is done: run finished
     WORKDIR/runs/<run>/status.json        finished | failed | missing data, with the reason
     WORKDIR/runs/<run>/log.txt            the run's output
     WORKDIR/report/                       tables and plots (report.py)
+    WORKDIR/...                           whatever the study's finish() builds from its runs
+                                          (synthetic_fusion: WORKDIR/detector/)
 
-Each run is a subprocess (`python -m fakedetect_jax.experiments _run_one ...`): a crash, an out
+Each run is a subprocess (`python -m fakedetect_jax.studies _run_one ...`): a crash, an out
 of memory or a hung compile ends that run only, JAX and TF state never leak from one model to
 the next, and memory goes back to the system between runs. The cost, a few seconds of imports
 per run, is small next to any real training. An unfinished run resumes: the main job continues
@@ -26,7 +29,7 @@ import traceback
 
 from fakedetect_jax.builder_lib import MEDIA_ENV
 from fakedetect_jax.errors import FakedetectError
-from fakedetect_jax.experiments import study as study_lib
+from fakedetect_jax.studies import study as study_lib
 from fakedetect_jax.input import sources
 
 # Media settings of the builders' tiny replicas (testing/contract.py): --tiny reads data built
@@ -83,13 +86,19 @@ def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
               in_process=False):
   """Runs every (selected) run of a study; returns {run name: status dict}.
 
+  study_path: the study file, with its argument after a colon (`synthetic_fusion.py:preset=
+  proof`). tiny: every run's config file gets runlocal=true (configs/__init__.py) and the
+  data is read with TINY_MEDIA. Once every selected run finished, the study's finish() (if it
+  has one) builds what needs several runs; then the report is written.
   in_process: every run in this process (no per-run start-up: TF and JAX imports take ~10 s on
   a small CPU, more than a --tiny run itself); an error still ends only its run, a crash ends all.
   """
   # Absolute paths: each run's process starts in the repository, wherever this one started.
   workdir, data_dir = os.path.abspath(workdir), data_dir and os.path.abspath(data_dir)
+  path, arg = study_lib.split_spec(study_path)
+  study_path = os.path.abspath(path) + (f":{arg}" if arg else "")
   module = study_lib.load_study(study_path)
-  runs = study_lib.study_runs(module, tiny)
+  runs = study_lib.study_runs(module, arg)
   if only:
     wanted = [w.strip() for w in only.split(",")]
     runs = [r for r in runs if any(w in r.name for w in wanted)]
@@ -97,7 +106,7 @@ def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
   if tiny:
     os.environ.setdefault(MEDIA_ENV, TINY_MEDIA)
   _write_json(os.path.join(workdir, "study.json"),
-              {"study": os.path.abspath(study_path), "tiny": tiny, "data_dir": data_dir})
+              {"study": os.path.abspath(path), "arg": arg, "tiny": tiny, "data_dir": data_dir})
   statuses, explained = {}, set()
   for i, run in enumerate(runs):
     wd = run_dir(workdir, run.name)
@@ -113,7 +122,12 @@ def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
   failed = {n: s for n, s in statuses.items() if s["status"] != "finished"}
   print(f"{len(statuses) - len(failed)} of {len(statuses)} runs finished"
         + "".join(f"\n  {n}: {s['status']}: {s['note']}" for n, s in failed.items()), flush=True)
-  from fakedetect_jax.experiments import report
+  from fakedetect_jax.studies import report
+  if hasattr(module, "finish"):
+    if failed:
+      print("finish: not run (it needs every run finished)", flush=True)
+    else:
+      module.finish(report.load_rows(workdir), workdir, arg)
   report.write_report(workdir)
   return statuses
 
@@ -131,7 +145,8 @@ def _start(study_path, run, statuses, data_dir, workdir, tiny, prefix, explained
     config = study_lib.build_config(run, data_dir, tiny, lambda n: run_dir(workdir, n))
     train = (config.data.dataset, config.data.config)
     missing = {}
-    for ds in dict.fromkeys([train] + [(e.dataset, e.data_config) for e in run.evals]):
+    evals = study_lib.run_evals(run, tiny)
+    for ds in dict.fromkeys([train] + [(e.dataset, e.data_config) for e in evals]):
       why = missing_dataset(*ds, data_dir)
       if why:
         missing[ds] = why
@@ -148,8 +163,8 @@ def _start(study_path, run, statuses, data_dir, workdir, tiny, prefix, explained
     return {"status": "missing data", "note": f"needs {names} (not prepared in {data_dir})"}
   wd = run_dir(workdir, run.name)
   os.makedirs(wd, exist_ok=True)
-  cmd = [sys.executable, "-m", "fakedetect_jax.experiments", "_run_one",
-         os.path.abspath(study_path), f"--run={run.name}", f"--workdir={workdir}"] + (
+  cmd = [sys.executable, "-m", "fakedetect_jax.studies", "_run_one",
+         study_path, f"--run={run.name}", f"--workdir={workdir}"] + (
          [f"--data_dir={data_dir}"] if data_dir else []) + (["--tiny"] if tiny else [])
   print(f"{prefix} running (log: {os.path.join(wd, 'log.txt')})", flush=True)
   with open(os.path.join(wd, "log.txt"), "a") as log:
@@ -174,7 +189,7 @@ def _run_here(study_path, name, data_dir, workdir, tiny, log):
   """run_one in this process, its prints and any error going to the run's log."""
   try:
     with contextlib.redirect_stdout(log):
-      return run_one(os.path.abspath(study_path), name, data_dir, workdir, tiny)
+      return run_one(study_path, name, data_dir, workdir, tiny)
   except Exception as e:  # noqa: BLE001 -- one run's error of any kind must not end the study
     log.write("".join(traceback.format_exception(e)))
     log.write(f"error: {type(e).__name__}: {e}\n")
@@ -191,10 +206,11 @@ def _last_line(path):
 def run_one(study_path, name, data_dir, workdir, tiny):
   """The body of one run's process: train (or resume), then every evaluation not yet stored."""
   module = study_lib.load_study(study_path)
-  run = {r.name: r for r in study_lib.study_runs(module, tiny)}[name]
+  arg = study_lib.split_spec(study_path)[1]
+  run = {r.name: r for r in study_lib.study_runs(module, arg)}[name]
   config = study_lib.build_config(run, data_dir, tiny, lambda n: run_dir(workdir, n))
   wd = run_dir(workdir, name)
-  from fakedetect_jax.experiments.evaluate_run import RunEvaluator
+  from fakedetect_jax.studies.evaluate_run import RunEvaluator
   from fakedetect_jax.train import train_and_evaluate
   train_and_evaluate(config, wd)
   with open(os.path.join(wd, "config_hash")) as f:
@@ -207,7 +223,8 @@ def run_one(study_path, name, data_dir, workdir, tiny):
             "train_dataset": config.data.dataset, "train_data_config": config.data.config,
             "train_dataset_version": train_version}
   missing, evaluate = [], RunEvaluator(config, wd)
-  for ev in run.evals:
+  evals = study_lib.run_evals(run, tiny)
+  for ev in evals:
     path = os.path.join(wd, "evals", ev.name + ".json")
     if os.path.exists(path):
       continue
@@ -226,5 +243,5 @@ def run_one(study_path, name, data_dir, workdir, tiny):
           f"{row['video_auc']:.4f}", flush=True)
   if missing:
     return MISSING_DATA_EXIT
-  _write_json(os.path.join(wd, "experiment.json"), {"finished": _now(), "evals": len(run.evals)})
+  _write_json(os.path.join(wd, "experiment.json"), {"finished": _now(), "evals": len(evals)})
   return 0

@@ -1,6 +1,6 @@
 """Per-video inference time of a fused detector on a 10 s 480p video, beside the decode time.
 
-    python experiments/benchmark_fusion.py --detector=runs/fusion/detector [--size 480p]
+    python experiments/benchmarks/fusion.py --detector=runs/fusion/detector [--size 480p]
 
 Prints, per video (median over --repeats): (a) bare PyAV decode of every frame, (b) the example
 encoding the detector reads (decode, sampled frames, faces, mouths, eyes, log-mel audio), (c) the
@@ -13,8 +13,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def main():
@@ -24,14 +23,14 @@ def main():
   ap.add_argument("--repeats", type=int, default=3)
   ap.add_argument("--workdir", default="/tmp/fakedetect_media_bench")
   args = ap.parse_args()
-  import benchmark_media
+  from experiments.benchmarks import media as bench_media
   from fakedetect_jax.fusion import load_detector
   from fakedetect_jax.media import MediaConfig, encode_video
 
   os.makedirs(args.workdir, exist_ok=True)
   path = os.path.join(args.workdir, f"{args.size}.mp4")
   if not os.path.exists(path):
-    benchmark_media.make_video(path, args.size)
+    bench_media.make_video(path, args.size)
   detector = load_detector(args.detector)
   cfg = MediaConfig(**detector.meta["media"]).replace(landmarks=True, audio=True)
   print(f"media: {cfg.num_frames} frames ({cfg.sampling}), {cfg.face_size} px faces", flush=True)
@@ -39,7 +38,7 @@ def main():
   detector.predict_example(ex)  # warm-up: compiles every branch
   rows = []
   for _ in range(args.repeats):
-    a = benchmark_media.timed(lambda: benchmark_media.bare_decode(path))[0]
+    a = bench_media.timed(lambda: bench_media.bare_decode(path))[0]
     t = time.perf_counter()
     ex = encode_video(path, cfg)
     b = time.perf_counter() - t

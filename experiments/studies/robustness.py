@@ -1,6 +1,6 @@
 """Robustness: test AUC of detectors trained on FF++ c23 when the test faces are degraded.
 
-  python -m fakedetect_jax.experiments run experiments/robustness.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/robustness.py --data_dir=D --workdir=W
 
 Each model (common protocol: 32 frames, face x1.3, 256 px; SEEDS seeds) is evaluated on the
 clean FF++ c23 test split and on copies degraded by the zoo's distortions (input/augment.py
@@ -10,8 +10,8 @@ noise of each frame is seeded by its index, so every model sees the same degrade
 Writes W/report/robustness.{md,csv} (model x distortion rows, one column per severity) and
 robustness_<distortion>.png (video AUC against strength, one curve per model, ± std).
 """
-from fakedetect_jax.experiments import Eval, Run
-from fakedetect_jax.experiments import report as tables
+from fakedetect_jax.studies import Eval, Run
+from fakedetect_jax.studies import report as tables
 from fakedetect_jax.input.augment import LEVELS
 
 SEEDS = (0, 1, 2)
@@ -23,7 +23,7 @@ PERTURBATIONS = {"jpeg": "JPEG quality", "blur": "blur sigma (px)", "noise": "no
                  "downscale": "resize scale"}
 
 
-def runs(tiny=False):
+def runs(arg=None):
   evals = [Eval("clean", *TEST)]
   for kind in PERTURBATIONS:
     evals += [Eval(f"{kind}_{level}", *TEST, perturbation=kind, level=level)
@@ -31,14 +31,14 @@ def runs(tiny=False):
   out = []
   for model, config in MODELS:
     sep = "," if ":" in config else ":"
-    for seed in SEEDS[:1] if tiny else SEEDS:
+    for seed in SEEDS:
       out.append(Run(name=f"{model}-s{seed}", evals=tuple(evals), seed=seed,
                      config=f"{config}{sep}dataset={TEST[0]},data_config={TEST[1]},size={SIZE}",
                      tags={"detector": model}))
   return out
 
 
-def report(rows, out_dir, metric="video_auc"):
+def report(rows, out_dir, arg=None, metric="video_auc"):
   rows = [r for r in rows if r.get("detector")]
   for r in rows:
     r["severity"] = 0 if r["eval"] == "clean" else r["level"]

@@ -1,12 +1,18 @@
 """What a study is: a list of runs, each a training config plus the evaluations made with its
-best checkpoint, and how a run's config is built (data_dir, seed, --tiny settings).
+best checkpoint, and how a run's config is built (data_dir, seed, --tiny).
 
-A study file (experiments/<study>.py) defines
+A study file (experiments/studies/<study>.py) defines
 
-    def runs(tiny=False) -> [Run, ...]      # every run, in order
-    def report(rows, out_dir) -> None       # tables and plots from stored result rows
+    def runs(arg=None) -> [Run, ...]               # every run, in order
+    def report(rows, out_dir, arg=None) -> None    # tables and plots from stored result rows
+    def finish(rows, workdir, arg=None) -> None    # optional: after every run finished, what is
+                                                   # built from several runs (a fused detector)
 
-`rows` are dicts, one per (run, evaluation), written by the runner (see runner.py).
+`arg` is the study's argument, the text after a colon in its path (`synthetic_fusion.py:
+preset=proof`; None without one), parsed by the study as config files parse theirs
+(config_lib.parse_arg). `rows` are dicts, one per (run, evaluation), written by the runner (see
+runner.py); the runs' workdirs are `workdir/runs/<run>/`. A study file knows nothing of --tiny:
+the runner passes runlocal=true to every run's config file (configs/__init__.py) instead.
 """
 import copy
 import dataclasses
@@ -17,11 +23,6 @@ from typing import Dict, Optional, Tuple
 from fakedetect_jax.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# --tiny: small inputs and a handful of steps, for CI and smoke tests. Batches divide by the 8
-# simulated devices of the tests.
-TINY = {"data.image_size": 32, "total_steps": 2, "batch_size": 8, "eval.batch_size": 8,
-        "log_every": 2, "eval_every": 2, "checkpoint_every": 2, "optimizer.warmup_steps": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,14 +44,22 @@ class Run:
   config: object                     # 'xception.py:dataset=ffpp' (in configs/) or a ConfigDict
   evals: Tuple[Eval, ...]
   seed: int = 0
-  overrides: Dict[str, object] = dataclasses.field(default_factory=dict)
-  tiny: Dict[str, object] = dataclasses.field(default_factory=dict)  # on top of TINY
+  overrides: Dict[str, object] = dataclasses.field(default_factory=dict)  # after the config file
   init_from: Optional[str] = None    # a run of the same study whose best checkpoint starts this one
   tags: Dict[str, object] = dataclasses.field(default_factory=dict)  # columns of the tables
 
 
-def load_study(path):
-  """The study module of a file (experiments/<study>.py)."""
+def split_spec(spec):
+  """'experiments/studies/x.py:preset=proof' -> ('experiments/studies/x.py', 'preset=proof');
+  no argument -> (path, None)."""
+  path, sep, arg = spec.partition(".py:")
+  return (path + ".py", arg or None) if sep else (spec, None)
+
+
+def load_study(spec):
+  """The study module of a file (experiments/studies/<study>.py[:arg]; the argument is ignored
+  here, study_runs and the report pass it)."""
+  path, _ = split_spec(spec)
   if not os.path.exists(path):
     raise ConfigError(f"study file {path} not found")
   name = "study_" + os.path.splitext(os.path.basename(path))[0]
@@ -59,13 +68,13 @@ def load_study(path):
   spec.loader.exec_module(module)
   for attr in ("runs", "report"):
     if not hasattr(module, attr):
-      raise ConfigError(f"study file {path} defines no {attr}(): a study defines runs(tiny) and "
-                        f"report(rows, out_dir)")
+      raise ConfigError(f"study file {path} defines no {attr}(): a study defines runs(arg) and "
+                        f"report(rows, out_dir, arg)")
   return module
 
 
-def study_runs(module, tiny):
-  runs = list(module.runs(tiny=tiny))
+def study_runs(module, arg):
+  runs = list(module.runs(arg))
   names = [r.name for r in runs]
   if len(set(names)) != len(names):
     raise ConfigError(f"run names must be unique; repeated: "
@@ -92,12 +101,15 @@ def shard_runs(runs, shard):
   return [r for r in runs if chains.index(root[r.name]) % n == i]
 
 
-def config_file(spec):
-  """'xception.py:size=64' -> the ConfigDict of configs/xception.py with that argument."""
+def config_file(spec, runlocal=False):
+  """'xception.py:size=64' -> the ConfigDict of configs/xception.py with that argument (and
+  runlocal=true appended when runlocal)."""
   file, _, arg = spec.partition(":")
   path = os.path.join(REPO, "configs", file)
   if not os.path.exists(path):
     raise ConfigError(f"config file {path} not found")
+  if runlocal:
+    arg = (arg + "," if arg else "") + "runlocal=true"
   spec_ = importlib.util.spec_from_file_location("config_" + file[:-3], path)
   module = importlib.util.module_from_spec(spec_)
   spec_.loader.exec_module(module)
@@ -115,20 +127,34 @@ def set_field(config, dotted, value):
 
 
 def build_config(run, data_dir, tiny, workdir_of):
-  """The run's ConfigDict: config file + overrides + seed + data_dir (+ tiny settings).
+  """The run's ConfigDict: config file (with runlocal=true under --tiny) + overrides + seed +
+  data_dir. A run given as a ConfigDict gets config_lib.runlocal under --tiny, as a config file
+  would apply it.
 
   workdir_of: run name -> workdir, for init_from.
   """
-  config = (config_file(run.config) if isinstance(run.config, str)
-            else copy.deepcopy(run.config))
-  settings = dict(run.overrides)
-  if tiny:
-    settings.update(TINY)
-    settings.update(run.tiny)
-  for key, value in settings.items():
+  from fakedetect_jax import config_lib  # jax and grain: not needed to load a study
+  if isinstance(run.config, str):
+    config = config_file(run.config, runlocal=tiny)
+  else:
+    config = copy.deepcopy(run.config)
+    if tiny:
+      config = config_lib.runlocal(config)
+  for key, value in run.overrides.items():
     set_field(config, key, value)
   config.seed = run.seed
   config.data.data_dir = data_dir
   if run.init_from:
     config.init_from = workdir_of(run.init_from)
   return config
+
+
+def run_evals(run, tiny):
+  """The run's evaluations; under --tiny each reads the data config runlocal reads instead
+  (config_lib.runlocal_data_config: synthetic_av's `tiny`, ...)."""
+  if not tiny:
+    return tuple(run.evals)
+  from fakedetect_jax import config_lib
+  return tuple(dataclasses.replace(
+      e, data_config=config_lib.runlocal_data_config(e.dataset, e.data_config))
+      for e in run.evals)

@@ -1,8 +1,8 @@
 """End-to-end seconds of `predict` on one 10 s 480p video, beside the bare decode time.
 
-    python experiments/benchmark_predict.py --detector=runs/quickstart [--repeats 3] [--frames N]
+    python experiments/benchmarks/predict.py --detector=runs/quickstart [--repeats 3] [--frames N]
 
-Prints, for a generated 10 s, 30 fps, 854x480 H.264+AAC video (benchmark_media's realistic clip):
+Prints, for a generated 10 s, 30 fps, 854x480 H.264+AAC video (media.py's realistic clip):
   decode       bare PyAV decode of every frame: the floor any reader pays
   load         Detector(...): config, checkpoint restore, detector.json (calibrated once before)
   first        the first predict in a fresh process: decode, faces, every branch (one so far,
@@ -18,9 +18,7 @@ import statistics
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def timed(fn):
@@ -37,7 +35,7 @@ def main():
   ap.add_argument("--workdir", default="/tmp/fakedetect_predict_bench")
   args = ap.parse_args()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  from benchmark_media import bare_decode, make_video
+  from experiments.benchmarks.media import bare_decode, make_video
   from fakedetect_jax.predict import Detector, clip
 
   os.makedirs(args.workdir, exist_ok=True)

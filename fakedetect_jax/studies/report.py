@@ -1,9 +1,9 @@
 """Tables and plots of a study from its stored result rows alone (no data, no model).
 
-    python -m fakedetect_jax.experiments report WORKDIR
+    python -m fakedetect_jax.studies report WORKDIR
 
 Writes WORKDIR/report/: rows.csv (every result row with its provenance), status.md (every run's
-state) and whatever the study's report(rows, out_dir) makes. The helpers below are what the
+state) and whatever the study's report(rows, out_dir, arg) makes. The helpers below are what the
 studies share: grouping over seeds (mean, standard deviation), markdown and CSV tables, an AUC
 heatmap and metric-vs-strength curves.
 """
@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from fakedetect_jax.experiments import study as study_lib
+from fakedetect_jax.studies import study as study_lib
 
 PROVENANCE = ("study", "run", "seed", "config", "model", "config_hash", "git_commit",
               "train_dataset", "train_data_config", "train_dataset_version", "eval", "dataset",
@@ -58,7 +58,7 @@ def write_report(workdir):
   lines = ["| run | status | note |", "|---|---|---|"]
   lines += [f"| {n} | {s['status']} | {s.get('note', '')} |" for n, s in statuses.items()]
   _write(os.path.join(out_dir, "status.md"), "\n".join(lines))
-  module.report(rows, out_dir)
+  module.report(rows, out_dir, meta.get("arg"))
   return out_dir
 
 

@@ -1,9 +1,9 @@
 """Training and inference speed of every registered model (or one), on this machine.
 
-python experiments/benchmark_train.py                      # every model at its default size
-python experiments/benchmark_train.py --model meso4 --batch 32 --size 256 --json out.json
-python experiments/benchmark_train.py --models xception,efficientnet_b4 --steps 5
-python experiments/benchmark_train.py --tiny                # CI smoke run: meso4, 32 px, seconds
+python experiments/benchmarks/train.py                 # every model at its default size
+python experiments/benchmarks/train.py --model meso4 --batch 32 --size 256 --json out.json
+python experiments/benchmarks/train.py --models xception,efficientnet_b4 --steps 5
+python experiments/benchmarks/train.py --tiny          # CI smoke run: meso4, 32 px, seconds
 
 Prints examples/s, step time, compile time, the share of step time spent waiting for input
 (fed through the real input pipeline, Grain in-process, from memory-resident rows) and achieved FLOP/s
@@ -23,7 +23,7 @@ from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.step import make_eval_step, make_train_step
 
 # Sizes and batches are the models' specs' bench_size and bench_batch (models.REGISTRY): CNNs at
-# 256 px and batch 8 as in PERFORMANCE.md's PyTorch table (MesoNets batch 32; the zoo's big
+# 256 px and batch 8 as in docs/performance.md's PyTorch table (MesoNets batch 32; the zoo's big
 # models do not fit batch 32 in a sensible benchmark time on 2 cores), ViTs at 224 (a 14x14
 # patch grid). Video-level branches (input/views.py): the face size; each example is a clip of
 # CLIP_LEN frames (and its mouth crops and log-mel windows), so examples/s counts clips.

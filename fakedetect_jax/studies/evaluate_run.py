@@ -6,8 +6,9 @@
 The model, input view and media settings are the run's (config); only the dataset, its config,
 the split and the methods change. Returns the metrics of evaluate.evaluate_scores plus the
 per-video scores and labels (video ids, fake probability, label, video_label, audio_label,
-method), so tables that need other groupings (FakeAVCeleb categories, fusion) can be computed
-later from stored results alone.
+method, whether the video has an audio track and a face, its eye-blink features), so tables
+that need other groupings (FakeAVCeleb categories, fusion) can be computed later from stored
+results alone.
 """
 import jax
 import numpy as np
@@ -42,13 +43,31 @@ def restore_best(config, workdir, example):
   return model, state, mesh, step
 
 
+BLINK_KEYS = ("eye_aspect_ratio", "timestamps", "mouth_found")
+
+
 def video_labels(data_config, split):
-  """{video_id: {label, video_label, audio_label}} of a split, read without decoding frames."""
+  """{video_id: {label, video_label, audio_label, has_audio, has_face, blink}} of a split, read
+  without decoding frames (each where the dataset stores it). has_face: a face in any stored
+  frame; blink: fusion.blink's features of the video's eye-aspect-ratio series, as the fused
+  detector computes them at prediction time. The fusions mask a branch whose input a video
+  lacks instead of trusting its score."""
+  from fakedetect_jax.fusion import blink
   builder = sources.get_builder(data_config.dataset, data_config.config, data_config.data_dir)
-  keys = [k for k in ("label", "video_label", "audio_label") if k in builder.info.features]
+  features = builder.info.features
+  keys = [k for k in ("label", "video_label", "audio_label") if k in features]
+  extra = [k for k in ("has_audio", "face_found", *BLINK_KEYS) if k in features]
   out = {}
-  for ex in sources.read_fields(builder, split, keys + ["video_id"]):
-    out[sources.text(ex["video_id"])] = {k: int(ex[k]) for k in keys}
+  for ex in sources.read_fields(builder, split, keys + extra + ["video_id"]):
+    row = {k: int(ex[k]) for k in keys}
+    if "has_audio" in ex:
+      row["has_audio"] = bool(ex["has_audio"])
+    if "face_found" in ex:
+      row["has_face"] = bool(np.any(ex["face_found"]))
+    if all(k in ex for k in BLINK_KEYS):
+      row["blink"] = [float(x) for x in blink.blink_features(
+          *(np.asarray(ex[k])[None] for k in BLINK_KEYS))[0]]
+    out[sources.text(ex["video_id"])] = row
   return out, str(builder.info.version)
 
 
@@ -83,20 +102,5 @@ class RunEvaluator:
     for v, s in zip(videos, vscores):
       vid = str(source.video_ids[v])
       result["videos"].append({"id": vid, "score": float(s),
-                               "method": str(source.methods[first[v]]), **labels.get(vid, {}),
-                               **_presence(source, first[v])})
+                               "method": str(source.methods[first[v]]), **labels.get(vid, {})})
     return result, {"checkpoint_step": int(step), "dataset_version": version}
-
-
-def _presence(source, row):
-  """Whether the video has an audio track and a face, where the view knows (fusion masks a
-  branch whose input is missing instead of trusting its score)."""
-  if source.view == "frames":
-    return {}
-  inputs = source[row]["inputs"]
-  out = {}
-  if "has_audio" in inputs:
-    out["has_audio"] = bool(np.asarray(inputs["has_audio"]) > 0)
-  if "face_found" in inputs:
-    out["has_face"] = bool(np.asarray(inputs["face_found"]).any())
-  return out
