@@ -20,9 +20,11 @@ def get_config(arg=None):
   if variant not in efficientnet.VARIANTS or a.variant.endswith("_att") and variant != "b4":
     raise ConfigError(f"unknown EfficientNet variant {a.variant!r}; known: "
                       f"{', '.join(efficientnet.VARIANTS)}, b4_att")
-  c = config_lib.zoo_config(a, f"efficientnet_{a.variant}",
-                            dropout=efficientnet.VARIANTS[variant][3],  # Keras' top dropout
-                            learning_rate=1e-5 if a.pretrained else 1e-3)
+  c = config_lib.zoo_config(
+      a,
+      f"efficientnet_{a.variant}",
+      dropout=efficientnet.VARIANTS[variant][3],  # Keras' top dropout
+      learning_rate=1e-5 if a.pretrained else 1e-3)
   c.model.drop_connect = 0.2
   c = config_lib.apply_accel(c, a.accel)
   return config_lib.runlocal(c) if a.runlocal else c

@@ -23,21 +23,29 @@ from fakedetect_jax import config_lib
 
 # Training steps of each run (lipsync_sync: the sync pre-training before `lipsync`).
 PRESETS = {
-    "full": dict(data_config="small_clips", clip_len=16, face_size=64, steps=dict(
-        spatial=300, temporal=300, lipsync_sync=200, lipsync=200, audio=200)),
-    "proof": dict(data_config="proof_clips", clip_len=8, face_size=48, steps=dict(
-        spatial=300, temporal=100, lipsync_sync=100, lipsync=75, audio=50)),
+    "full": dict(
+        data_config="small_clips",
+        clip_len=16,
+        face_size=64,
+        steps=dict(spatial=300, temporal=300, lipsync_sync=200, lipsync=200, audio=200)),
+    "proof": dict(
+        data_config="proof_clips",
+        clip_len=8,
+        face_size=48,
+        steps=dict(spatial=300, temporal=100, lipsync_sync=100, lipsync=75, audio=50)),
 }
 BRANCHES = ("spatial", "temporal", "lipsync_sync", "lipsync", "audio")
 # The synthetic_av methods each branch trains on (its own fakes and the real videos).
-TRAIN_METHODS = {"spatial": ("real", "voice", "blend", "blend-voice"),
-                 "temporal": ("real", "voice", "flicker", "flicker-voice"),
-                 "lipsync": ("real", "voice", "lipsync", "lipsync-voice")}
+TRAIN_METHODS = {
+    "spatial": ("real", "voice", "blend", "blend-voice"),
+    "temporal": ("real", "voice", "flicker", "flicker-voice"),
+    "lipsync": ("real", "voice", "lipsync", "lipsync-voice")
+}
 
 
 def _config_file(name, arg):
-  spec = importlib.util.spec_from_file_location(
-      name + "_config", pathlib.Path(__file__).with_name(name + ".py"))
+  spec = importlib.util.spec_from_file_location(name + "_config",
+                                                pathlib.Path(__file__).with_name(name + ".py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
@@ -50,10 +58,18 @@ def get_config(arg=None):
     raise config_lib.ConfigError(f"unknown fusion preset {named['preset']!r}; known: "
                                  f"{', '.join(PRESETS)}")
   p = PRESETS[named.get("preset", "full")]
-  a = config_lib.parse_arg(arg, branch="", preset="full", dataset="synthetic_av",
-                           data_config=p["data_config"], clip_len=p["clip_len"],
-                           temporal_clip_len=p["clip_len"], face_size=p["face_size"], scale=1.0,
-                           steps=0, runlocal=False)
+  a = config_lib.parse_arg(
+      arg,
+      branch="",
+      preset="full",
+      dataset="synthetic_av",
+      data_config=p["data_config"],
+      clip_len=p["clip_len"],
+      temporal_clip_len=p["clip_len"],
+      face_size=p["face_size"],
+      scale=1.0,
+      steps=0,
+      runlocal=False)
   if a.branch not in BRANCHES:
     raise config_lib.ConfigError(f"configs/fusion.py trains one branch: branch={a.branch!r}; "
                                  f"known: {', '.join(BRANCHES)}")
@@ -67,14 +83,15 @@ def get_config(arg=None):
     c.batch_size = 32
     c.optimizer.learning_rate, c.optimizer.warmup_steps = 2e-3, 20
   elif a.branch == "temporal":
-    c = _config_file("temporal", f"data_config={a.data_config},clip_len={a.temporal_clip_len},"
-                                 f"size={a.face_size}")
+    c = _config_file(
+        "temporal", f"data_config={a.data_config},clip_len={a.temporal_clip_len},"
+        f"size={a.face_size}")
   elif a.branch == "lipsync_sync":
     c = _config_file("lipsync", f"data_config={a.data_config},clip_len={a.clip_len},"
-                                f"objective=sync")
+                     f"objective=sync")
   elif a.branch == "lipsync":
     c = _config_file("lipsync", f"data_config={a.data_config},clip_len={a.clip_len},"
-                                f"label=video_label")
+                     f"label=video_label")
   else:
     c = _config_file("audio", f"data_config={a.data_config}")
   c.data.dataset = a.dataset

@@ -16,13 +16,21 @@ IN_SYNC = ("real", "voice", "blend", "flicker", "blend-voice", "flicker-voice")
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small_clips",
-                           objective="classify", clip_len=16, steps=400, batch=16,
-                           label="label", max_offset=3, sync_methods=":".join(IN_SYNC),
-                           runlocal=False)
+  a = config_lib.parse_arg(
+      arg,
+      dataset="synthetic_av",
+      data_config="small_clips",
+      objective="classify",
+      clip_len=16,
+      steps=400,
+      batch=16,
+      label="label",
+      max_offset=3,
+      sync_methods=":".join(IN_SYNC),
+      runlocal=False)
   c = config_lib.branch_config(a, "lipsync", "av", max_offset=a.max_offset)
   c.objective = a.objective
-  c.data.image_size = 32        # the face frames ride along for fusion; the model reads mouths
+  c.data.image_size = 32  # the face frames ride along for fusion; the model reads mouths
   if a.objective == "sync":
     c.data.train_methods = tuple(a.sync_methods.split(":"))
     c.data.balance_classes = False

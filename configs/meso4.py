@@ -9,8 +9,15 @@ from fakedetect_jax import config_lib
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small", size=256,
-                           model="meso4", steps=2000, accel="", runlocal=False)
+  a = config_lib.parse_arg(
+      arg,
+      dataset="synthetic_av",
+      data_config="small",
+      size=256,
+      model="meso4",
+      steps=2000,
+      accel="",
+      runlocal=False)
   c = config_lib.base_config()
   c.model.name = a.model
   c.data.dataset = a.dataset

@@ -6,8 +6,8 @@ Same arguments as configs/meso4.py.
 import importlib.util
 import pathlib
 
-_spec = importlib.util.spec_from_file_location(
-    "meso4_config", pathlib.Path(__file__).with_name("meso4.py"))
+_spec = importlib.util.spec_from_file_location("meso4_config",
+                                               pathlib.Path(__file__).with_name("meso4.py"))
 _meso4 = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_meso4)
 

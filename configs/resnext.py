@@ -11,7 +11,7 @@ from fakedetect_jax import config_lib
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, size=224, **config_lib.ZOO_ARGS, runlocal=False)
-  c = config_lib.zoo_config(a, "resnext50_32x4d", dropout=0.5,
-                            learning_rate=1e-4 if a.pretrained else 1e-3)
+  c = config_lib.zoo_config(
+      a, "resnext50_32x4d", dropout=0.5, learning_rate=1e-4 if a.pretrained else 1e-3)
   c = config_lib.apply_accel(c, a.accel)
   return config_lib.runlocal(c) if a.runlocal else c

@@ -9,9 +9,17 @@ from fakedetect_jax import config_lib
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, dataset="synthetic_av", data_config="small_clips",
-                           model="temporal_transformer", size=64, clip_len=16, steps=400,
-                           batch=16, label="video_label", runlocal=False)
+  a = config_lib.parse_arg(
+      arg,
+      dataset="synthetic_av",
+      data_config="small_clips",
+      model="temporal_transformer",
+      size=64,
+      clip_len=16,
+      steps=400,
+      batch=16,
+      label="video_label",
+      runlocal=False)
   c = config_lib.branch_config(a, a.model, "clips")
   c.data.image_size = a.size
   return config_lib.runlocal(c) if a.runlocal else c

@@ -14,9 +14,12 @@ authors: SGD, lr 0.01, weight decay 1e-7; CViT: Adam, lr 1e-4.
 from fakedetect_jax import config_lib
 from fakedetect_jax.errors import ConfigError
 
-
-_MODELS = {"s16": "vit_s16", "b16": "vit_b16", "cross_efficient_vit": "cross_efficient_vit",
-           "conv_vit": "conv_vit"}
+_MODELS = {
+    "s16": "vit_s16",
+    "b16": "vit_b16",
+    "cross_efficient_vit": "cross_efficient_vit",
+    "conv_vit": "conv_vit"
+}
 
 
 def get_config(arg=None):

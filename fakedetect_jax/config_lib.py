@@ -14,7 +14,8 @@ def parse_arg(arg, **defaults):
   out = ml_collections.ConfigDict(defaults)
   for item in filter(None, (arg or "").split(",")):
     if "=" not in item:
-      raise ConfigError(f"config argument {item!r} is not key=value (known keys: {sorted(defaults)})")
+      raise ConfigError(
+          f"config argument {item!r} is not key=value (known keys: {sorted(defaults)})")
     key, value = item.split("=", 1)
     if key not in defaults:
       raise ConfigError(f"unknown config argument {key!r}; known: {sorted(defaults)}")
@@ -48,11 +49,18 @@ def apply_accel(c, accel):
 # runlocal: the quick local check of any config (`configs/meso4.py:runlocal=true`; `python -m
 # fakedetect_jax.studies run ... --tiny` passes it to every run). Batches divide by the 8
 # simulated devices of the tests.
-RUNLOCAL = {"total_steps": 2, "batch_size": 8, "eval.batch_size": 8, "log_every": 2,
-            "eval_every": 2, "checkpoint_every": 2, "optimizer.warmup_steps": 0}
-RUNLOCAL_SIZE = 32            # image size; a model whose spec's min_size is above it: min_size
-                              # rounded up to a multiple of 32 (Inception-ResNet-v2: 96)
-RUNLOCAL_CLIP_LEN = 4         # frames of a clip: every frame of the tiny media (4 a video)
+RUNLOCAL = {
+    "total_steps": 2,
+    "batch_size": 8,
+    "eval.batch_size": 8,
+    "log_every": 2,
+    "eval_every": 2,
+    "checkpoint_every": 2,
+    "optimizer.warmup_steps": 0
+}
+RUNLOCAL_SIZE = 32  # image size; a model whose spec's min_size is above it: min_size
+# rounded up to a multiple of 32 (Inception-ResNet-v2: 96)
+RUNLOCAL_CLIP_LEN = 4  # frames of a clip: every frame of the tiny media (4 a video)
 
 
 def runlocal_data_config(dataset, data_config):
@@ -95,49 +103,49 @@ def base_config():
   c.model = ml_collections.ConfigDict(dict(name="meso4", dropout=0.5))
 
   c.data = ml_collections.ConfigDict()
-  c.data.dataset = "synthetic_av"       # a TFDS builder in datasets/, or 'npz'
-  c.data.config = "small"               # the builder config (e.g. c23 for ffpp)
-  c.data.data_dir = config_dict.placeholder(str)   # TFDS data_dir; None = TFDS default
-  c.data.path = config_dict.placeholder(str)       # for dataset='npz'
+  c.data.dataset = "synthetic_av"  # a TFDS builder in datasets/, or 'npz'
+  c.data.config = "small"  # the builder config (e.g. c23 for ffpp)
+  c.data.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None = TFDS default
+  c.data.path = config_dict.placeholder(str)  # for dataset='npz'
   c.data.image_size = 256
   c.data.label_key = "label"
-  c.data.methods = ()                   # keep only these methods ('real' = real videos); () = all
+  c.data.methods = ()  # keep only these methods ('real' = real videos); () = all
   c.data.train_split = "train"
   c.data.val_split = "validation"
   c.data.test_split = "test"
-  c.data.balance_classes = True         # sample real and fake frames equally often in training
-  c.data.prefetch = 2                   # global batches made ready on the devices ahead
+  c.data.balance_classes = True  # sample real and fake frames equally often in training
+  c.data.prefetch = 2  # global batches made ready on the devices ahead
   c.data.workers = config_dict.placeholder(int)  # Grain reader processes; None = every core
-  c.data.view = "frames"                # frames | clips | av | audio (see input/views.py)
-  c.data.clip_len = 8                   # frames per row of the clips / av views
-  c.data.train_methods = ()             # train split only: keep these methods; () = all
+  c.data.view = "frames"  # frames | clips | av | audio (see input/views.py)
+  c.data.clip_len = 8  # frames per row of the clips / av views
+  c.data.train_methods = ()  # train split only: keep these methods; () = all
 
-  c.objective = "classify"              # classify | sync (lip-sync pre-training)
+  c.objective = "classify"  # classify | sync (lip-sync pre-training)
   c.init_from = config_dict.placeholder(str)  # workdir whose best checkpoint starts training
 
-  c.batch_size = 32                     # global, over every device and host
+  c.batch_size = 32  # global, over every device and host
   c.grad_accum_steps = 1
   c.total_steps = 1000
-  c.compute_dtype = "float32"           # or bfloat16 (parameters stay float32)
+  c.compute_dtype = "float32"  # or bfloat16 (parameters stay float32)
   # flip and brightness run on the devices; the rest on the host (input/augment.py: self-blended
   # pseudo-fakes and robustness distortions, each a probability per frame; 0 = off).
   c.augment = ml_collections.ConfigDict(dict(flip=True, brightness=0.1, **augment.DEFAULTS))
-  c.pretrained = ""                     # ImageNet weights (.npz, docs/pretrained.md); '' = none
+  c.pretrained = ""  # ImageNet weights (.npz, docs/pretrained.md); '' = none
 
   c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adam"             # adam | adamw | sgd
+  c.optimizer.name = "adam"  # adam | adamw | sgd
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "cosine"       # cosine | constant
+  c.optimizer.schedule = "cosine"  # cosine | constant
   c.optimizer.warmup_steps = 0
   c.optimizer.weight_decay = 0.0
-  c.optimizer.momentum = 0.9            # sgd only
-  c.optimizer.grad_clip_norm = 0.0      # 0 = off
+  c.optimizer.momentum = 0.9  # sgd only
+  c.optimizer.grad_clip_norm = 0.0  # 0 = off
 
   c.log_every = 50
-  c.eval_every = 250                    # validation + best-checkpoint selection
-  c.checkpoint_every = 250              # a multiple of log_every: only checked steps are saved
-  c.eval = ml_collections.ConfigDict(dict(batch_size=64, video_strategy="mean", threshold=0.5,
-                                          select_metric="video_auc"))
+  c.eval_every = 250  # validation + best-checkpoint selection
+  c.checkpoint_every = 250  # a multiple of log_every: only checked steps are saved
+  c.eval = ml_collections.ConfigDict(
+      dict(batch_size=64, video_strategy="mean", threshold=0.5, select_metric="video_auc"))
   # Further evaluations of the selected checkpoint, {name: dict(dataset, data_config, split,
   # methods, perturbation, level)}; results in <workdir>/evals/<name>.json (train/evals.py).
   c.evals = ml_collections.ConfigDict()
@@ -145,8 +153,14 @@ def base_config():
 
 
 # Arguments every frame-model zoo config takes (besides `size`, whose default is the model's).
-ZOO_ARGS = dict(dataset="synthetic_av", data_config="small", steps=20000, pretrained="", sbi=0.0,
-                robust=0.0, accel="")
+ZOO_ARGS = dict(
+    dataset="synthetic_av",
+    data_config="small",
+    steps=20000,
+    pretrained="",
+    sbi=0.0,
+    robust=0.0,
+    accel="")
 
 
 def zoo_config(a, model, dropout=None, learning_rate=1e-3, warmup_steps=500):

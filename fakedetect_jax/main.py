@@ -13,15 +13,16 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:args]).",
-                                lock_config=True)
+config_flags.DEFINE_config_file(
+    "config", None, "Config file (configs/*.py[:args]).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() with auto-detection.")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
-flags.DEFINE_string("jax_cache_dir", None, "Persistent compilation cache ('' or none: off; "
-                    "default $FAKEDETECT_JAX_CACHE or ~/.cache/fakedetect_jax/jax_cache).")
+flags.DEFINE_string(
+    "jax_cache_dir", None, "Persistent compilation cache ('' or none: off; "
+    "default $FAKEDETECT_JAX_CACHE or ~/.cache/fakedetect_jax/jax_cache).")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 

@@ -20,13 +20,22 @@ def frames_npz(tmp_path_factory):
   return str(frames_fixture.write_npz(tmp_path_factory.mktemp("npz") / "faces.npz"))
 
 
-def run_main(workdir, *overrides, config="configs/meso4.py:size=64,steps=40", devices=8,
-             extra_env=None, check=True, timeout=600):
+def run_main(workdir,
+             *overrides,
+             config="configs/meso4.py:size=64,steps=40",
+             devices=8,
+             extra_env=None,
+             check=True,
+             timeout=600):
   """Runs the main job in a fresh process (as a user would); returns CompletedProcess."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             **(extra_env or {}))
-  cmd = [sys.executable, "-m", "fakedetect_jax.main", f"--config={config}",
-         f"--workdir={workdir}", *overrides]
+  env = dict(
+      os.environ,
+      XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+      **(extra_env or {}))
+  cmd = [
+      sys.executable, "-m", "fakedetect_jax.main", f"--config={config}", f"--workdir={workdir}",
+      *overrides
+  ]
   proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
   if check and proc.returncode != 0:
     raise AssertionError(f"main failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -35,8 +44,16 @@ def run_main(workdir, *overrides, config="configs/meso4.py:size=64,steps=40", de
 
 def npz_overrides(path, **extra):
   """Command-line overrides that train on the npz fixture with frequent logging."""
-  args = {"data.dataset": "npz", "data.path": path, "log_every": 10, "eval_every": 20,
-          "checkpoint_every": 10, "batch_size": 16, "eval.batch_size": 16, **extra}
+  args = {
+      "data.dataset": "npz",
+      "data.path": path,
+      "log_every": 10,
+      "eval_every": 20,
+      "checkpoint_every": 10,
+      "batch_size": 16,
+      "eval.batch_size": 16,
+      **extra
+  }
   return [f"--config.{k}={v}" for k, v in args.items()]
 
 

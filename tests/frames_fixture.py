@@ -19,7 +19,7 @@ def face_frames(n, size, fake, rng):
     crop = transform.resize(crop, (size, size), anti_aliasing=True) * rng.uniform(0.85, 1.15)
     if fake:
       shifted = ndimage.gaussian_filter(crop, (1.5, 1.5, 0)) * np.array([1.15, 0.9, 0.85])
-      mask = np.exp(-(((xx - 0.5) / 0.22) ** 2 + ((yy - 0.55) / 0.28) ** 2) ** 2)[..., None]
+      mask = np.exp(-(((xx - 0.5) / 0.22)**2 + ((yy - 0.55) / 0.28)**2)**2)[..., None]
       crop = mask * shifted + (1 - mask) * crop
     out[i] = np.clip(crop, 0, 255).astype(np.uint8)
   return out
@@ -61,7 +61,11 @@ def train_on_faces(model, config, devices, size=32, steps=3):
   for i in range(steps):
     # Odd steps see the batch in reverse order (images and labels alike).
     order = slice(None, None, -1 if i % 2 else 1)
-    state, m = step(state, {"inputs": {"image": images[order]}, "labels": labels[order]},
-                    jax.random.key(1))
+    state, m = step(state, {
+        "inputs": {
+            "image": images[order]
+        },
+        "labels": labels[order]
+    }, jax.random.key(1))
     losses.append(float(m["loss_sum"]))
   return state, losses

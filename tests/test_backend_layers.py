@@ -37,8 +37,7 @@ def _max_abs(x):
 def _close(a, b, rtol=RTOL, what="", floor=0.0):
   """|a - b| <= rtol * (|b| + max(max |b|, floor)) elementwise."""
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(_max_abs(b), floor),
-                             err_msg=what)
+  np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(_max_abs(b), floor), err_msg=what)
 
 
 def _tree_close(a, b, rtol=RTOL, what="", floor=0.0):
@@ -50,6 +49,7 @@ def _tree_close(a, b, rtol=RTOL, what="", floor=0.0):
 
 # --------------------------------------------------------------------------------------------
 # The switch.
+
 
 def test_switch_env_var_and_force(monkeypatch):
   monkeypatch.delenv(backend.ENV_VAR, raising=False)
@@ -84,17 +84,20 @@ def test_chunking_follows_the_switch():
 # --------------------------------------------------------------------------------------------
 # Running a module under both paths.
 
+
 def _perturb(variables, seed=1):
   """Variables away from their initial values (non-zero biases and running means, scales of
   both signs, running variances other than 1), so that every gradient term is exercised."""
   rng = np.random.default_rng(seed)
   out = {}
   for col, tree in variables.items():
+
     def f(path, t, col=col):
       noise = rng.normal(size=t.shape).astype(np.float32)
       if path[-1].key == "var":  # running variances stay positive
         return t + np.abs(noise)
       return t + (0.5 if col == "batch_stats" else 0.3) * noise
+
     out[col] = jax.tree_util.tree_map_with_path(f, tree)
   return out
 
@@ -103,6 +106,7 @@ def _run(path, module, variables, x, **kw):
   """Under `path`: the output, the batch_stats update and the gradients of a fixed random
   projection of the output w.r.t. (all variables, x), and the traced program's text. A fresh
   jitted function per call, so nothing traced under one path is reused under the other."""
+
   def fwd(v, x):
     return module.apply(v, x, mutable=["batch_stats"], **kw)
 
@@ -142,6 +146,7 @@ def _random_variables(shapes, seed=1):
     else:
       value = 0.3 * noise
     return jnp.asarray(value, s.dtype)
+
   return jax.tree_util.tree_map_with_path(f, shapes)
 
 
@@ -182,12 +187,12 @@ def _check_both_paths(module, x, rtol=RTOL, exact=False, differ=True, model=Fals
 
 
 def _normal(shape, seed=0, scale=1.0, offset=0.0):
-  return jnp.asarray(np.random.default_rng(seed).normal(size=shape) * scale + offset,
-                     jnp.float32)
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape) * scale + offset, jnp.float32)
 
 
 class _Fn:
   """A plain function (a pooling op) as a variable-less module for `_check_both_paths`."""
+
   def __init__(self, f):
     self.f = f
 
@@ -201,12 +206,14 @@ class _Fn:
 # --------------------------------------------------------------------------------------------
 # Each layer.
 
+
 @pytest.mark.parametrize("train", [True, False])
 def test_batch_norm(train):
   # Inference is the same arithmetic on both paths (only training has its own gradient).
-  _check_both_paths(layers.BatchNorm(use_running_average=not train, momentum=0.9,
-                                     epsilon=1e-3), _normal((4, 6, 6, 5), scale=3, offset=1),
-                    differ=train)
+  _check_both_paths(
+      layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3),
+      _normal((4, 6, 6, 5), scale=3, offset=1),
+      differ=train)
 
 
 @pytest.mark.parametrize("k,stride,size", [(3, 1, 8), (5, 2, 9)])  # 3x3/2: EfficientNet
@@ -216,8 +223,8 @@ def test_depthwise_conv(k, stride, size):
 
 @pytest.mark.parametrize("strides,use_bias,size", [(1, False, 6), (2, True, 7)])
 def test_conv1x1(strides, use_bias, size):
-  _check_both_paths(layers.Conv1x1(4, strides=strides, use_bias=use_bias),
-                    _normal((2, size, size, 5)))
+  _check_both_paths(
+      layers.Conv1x1(4, strides=strides, use_bias=use_bias), _normal((2, size, size, 5)))
 
 
 @pytest.mark.parametrize("stride,size", [(2, 9)])  # stride 1: in ResNeXt below
@@ -261,8 +268,8 @@ def test_output_dtypes_follow_the_compute_dtype():
   """bfloat16 compute: both paths give the same dtype and (bfloat16 rounding apart) values."""
   x = _normal((2, 8, 8, 8))
   # (GroupedConv and BatchNorm cast their input the same way on both paths.)
-  for module in (layers.DepthwiseConv(3, dtype=jnp.bfloat16),
-                 layers.Conv1x1(4, dtype=jnp.bfloat16)):
+  for module in (layers.DepthwiseConv(3, dtype=jnp.bfloat16), layers.Conv1x1(4,
+                                                                             dtype=jnp.bfloat16)):
     v = module.init(jax.random.key(0), x)
     for inputs in (x, x.astype(jnp.bfloat16)):
       outs = []
@@ -276,12 +283,13 @@ def test_output_dtypes_follow_the_compute_dtype():
 # --------------------------------------------------------------------------------------------
 # Whole models, training mode: every layer of the model on one path or the other.
 
+
 def test_meso4_64px():
   """Conv and BatchNormMaxPool (fused on CPU; pools 2 and 4). A batch of 4: the chunked
   kernel gradient needs 32 per device (256 here: ~90 s) and is tested above."""
   model = meso.Meso4(dropout=0.0)
-  _check_both_paths(model, jnp.tanh(_normal((4, 64, 64, 3))), rtol=MODEL_RTOL, model=True,
-                    train=True)
+  _check_both_paths(
+      model, jnp.tanh(_normal((4, 64, 64, 3))), rtol=MODEL_RTOL, model=True, train=True)
 
 
 def test_efficientnet_b0_small():
@@ -289,14 +297,14 @@ def test_efficientnet_b0_small():
   excite), BatchNorm. Swish and sigmoid only: no kinks. 64 px so that no batch norm sees
   only a handful of values (at 32 px, batch 2, the last ones normalise 2 numbers a channel and
   amplify rounding a thousandfold)."""
-  model = efficientnet.EfficientNet("b0", dropout=0.0, drop_connect=0.0, width=0.25,
-                                    depth=0.34, stages=3)
-  _check_both_paths(model, jnp.tanh(_normal((2, 64, 64, 3))), rtol=MODEL_RTOL, model=True,
-                    train=True)
+  model = efficientnet.EfficientNet(
+      "b0", dropout=0.0, drop_connect=0.0, width=0.25, depth=0.34, stages=3)
+  _check_both_paths(
+      model, jnp.tanh(_normal((2, 64, 64, 3))), rtol=MODEL_RTOL, model=True, train=True)
 
 
 def test_resnext_grouped_small():
   """GroupedConv (strides 1 and 2) and BatchNorm in ResNeXt's bottlenecks."""
   model = resnext.ResNeXt(dropout=0.0, layers=(1, 1), groups=4, base_width=16, stem=8)
-  _check_both_paths(model, jnp.tanh(_normal((2, 32, 32, 3))), rtol=MODEL_RTOL, model=True,
-                    train=True)
+  _check_both_paths(
+      model, jnp.tanh(_normal((2, 32, 32, 3))), rtol=MODEL_RTOL, model=True, train=True)

@@ -19,11 +19,20 @@ POSITIVE = ("train_examples_per_s", "train_examples_per_s_per_device", "infer_ex
 def test_accelerator_tiny_writes_records(tmp_path, synthetic_tiny):
   _, data_dir = synthetic_tiny  # synthetic_av/tiny, already built for the session
   out = tmp_path / "accelerator.json"
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.run([sys.executable, "experiments/benchmarks/accelerator.py", "--tiny",
-                         "--data_dir", data_dir, "--json", str(out)], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=900)
+  env = dict(
+      os.environ,
+      XLA_FLAGS="--xla_force_host_platform_device_count=2",
+      PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.run([
+      sys.executable, "experiments/benchmarks/accelerator.py", "--tiny", "--data_dir", data_dir,
+      "--json",
+      str(out)
+  ],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=900)
   print(proc.stdout)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(out.read_text())

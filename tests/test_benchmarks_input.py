@@ -13,11 +13,18 @@ from conftest import REPO
 
 def test_input_pipeline_benchmark_tiny_writes_json(tmp_path):
   out = tmp_path / "input.json"
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.run([sys.executable, "experiments/benchmarks/input_pipeline.py", "--tiny",
-                         "--json", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
-                        timeout=600)
+  env = dict(
+      os.environ,
+      XLA_FLAGS="--xla_force_host_platform_device_count=1",
+      PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.run(
+      [sys.executable, "experiments/benchmarks/input_pipeline.py", "--tiny", "--json",
+       str(out)],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600)
   print(proc.stdout)
   assert proc.returncode == 0, proc.stderr[-3000:]
   r = json.loads(out.read_text())

@@ -12,12 +12,15 @@ B, T = 2, 3
 
 def _inputs(seed=0):
   r = np.random.default_rng(seed)
-  return {"frames": r.integers(0, 256, (B, T, 32, 32, 3), dtype=np.uint8),
-          "mouth": r.integers(0, 256, (B, T, 24, 24), dtype=np.uint8),
-          "audio": r.normal(size=(B, T, 20, 80)).astype(np.float32),
-          "audio_valid": np.ones((B, T, 20), np.uint8), "has_audio": np.ones((B,), np.uint8),
-          "face_found": np.ones((B, T), np.uint8),
-          "eye_aspect_ratio": np.full((B, T), 0.3, np.float32)}
+  return {
+      "frames": r.integers(0, 256, (B, T, 32, 32, 3), dtype=np.uint8),
+      "mouth": r.integers(0, 256, (B, T, 24, 24), dtype=np.uint8),
+      "audio": r.normal(size=(B, T, 20, 80)).astype(np.float32),
+      "audio_valid": np.ones((B, T, 20), np.uint8),
+      "has_audio": np.ones((B,), np.uint8),
+      "face_found": np.ones((B, T), np.uint8),
+      "eye_aspect_ratio": np.full((B, T), 0.3, np.float32)
+  }
 
 
 # Every video-level model of the registry; the full-width ResNeXt-LSTM is checked by shapes
@@ -35,6 +38,7 @@ def test_branch_gives_one_float32_logit_per_clip(name):
   @jax.jit  # one compile for init and apply: op-by-op LSTM init is slow
   def run(x):
     return model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
+
   logits = run(x)
   assert logits.shape == (B,) and logits.dtype == jnp.float32
   assert np.all(np.isfinite(logits))
@@ -43,8 +47,8 @@ def test_branch_gives_one_float32_logit_per_clip(name):
 def test_resnext_lstm_is_the_papers_size():
   """ResNeXt-50 trunk (2048-d features) + LSTM of 2048 units: 23.0M + 33.6M parameters."""
   model = models.get_model("resnext_lstm")
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), {
-      "frames": jnp.zeros((1, 2, 64, 64, 3))}, train=False))["params"]
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), {"frames": jnp.zeros((1, 2, 64, 64, 3))}, train=False))["params"]
   lstm = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["lstm"]))
   trunk = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["trunk"]))
   assert trunk == 22_979_904 and lstm == 4 * (2048 + 2048 + 1) * 2048
@@ -58,7 +62,7 @@ def test_audio_outside_valid_windows_is_ignored():
   variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(prepare_inputs(x))
   y = _inputs()
   y["audio_valid"] = x["audio_valid"]
-  y["audio"][:, :2] = x["audio"][:, :2]   # same valid audio, different padding
+  y["audio"][:, :2] = x["audio"][:, :2]  # same valid audio, different padding
   f = jax.jit(lambda x: model.apply(variables, prepare_inputs(x), train=False))
   np.testing.assert_allclose(f(x), f(y), rtol=1e-5, atol=1e-6)
 
@@ -70,8 +74,9 @@ def test_lipsync_reports_sync_score_offset_and_probability():
   @jax.jit
   def run(x):
     variables = model.init(jax.random.key(0), x, train=False)
-    return (model.apply(variables, x, method="sync_logits"),
-            model.apply(variables, x, method="report"))
+    return (model.apply(variables, x,
+                        method="sync_logits"), model.apply(variables, x, method="report"))
+
   logits, r = run(x)
   assert logits.shape == (B, 3)
   assert set(r) == {"sync_score", "offset", "fake_prob"}

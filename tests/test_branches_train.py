@@ -44,19 +44,22 @@ def test_temporal_branch_trains_on_eight_devices(synthetic_tiny, name):
   assert mesh.size == 8
   model = models.get_model(name)
   tx = state_lib.make_optimizer(config.optimizer, 10)
-  state = jax.device_put(state_lib.create_state(model, tx, 32, 0,
-                                                input_lib.views.model_arg(source.example_inputs(), source.view)),
-                         state_lib.replicated(mesh))
+  state = jax.device_put(
+      state_lib.create_state(model, tx, 32, 0,
+                             input_lib.views.model_arg(source.example_inputs(), source.view)),
+      state_lib.replicated(mesh))
   before = jax.device_get(state.params)
   step = make_train_step(model, tx, config, mesh)
   order = input_lib.TrainOrder(source.labels, 8, 0)
-  for s, batch in input_lib.train_batches(source, order, 0, 2, state_lib.batch_sharding(mesh),
-                                          prefetch=0):
+  for s, batch in input_lib.train_batches(
+      source, order, 0, 2, state_lib.batch_sharding(mesh), prefetch=0):
     state, m = step(state, batch, jax.random.key(0))
     jax.block_until_ready(m)  # bounded steps in flight: CPU collectives cannot starve
     assert np.isfinite(float(m["loss_sum"]))
-  moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
-                                                   jax.tree.leaves(jax.device_get(state.params)))]
+  moved = [
+      not np.allclose(a, b)
+      for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(state.params)))
+  ]
   assert np.mean(moved) > 0.9
 
 
@@ -78,8 +81,11 @@ def test_sync_pretraining_finds_the_true_offset_then_fine_tunes(synthetic_tiny, 
   sync.eval_every = sync.checkpoint_every = 40
   loop.train_and_evaluate(sync, str(tmp_path / "sync"))
   # Ranking offset 0 first is the sync objective's accuracy on its training batches.
-  logged = [json.loads(line) for line in (tmp_path / "sync" / "metrics.jsonl").read_text().split("\n")
-            if line]
+  logged = [
+      json.loads(line)
+      for line in (tmp_path / "sync" / "metrics.jsonl").read_text().split("\n")
+      if line
+  ]
   assert logged[-1]["train_acc"] >= 0.9 and logged[-1]["loss"] < 0.5 * logged[0]["loss"]
   test = input_lib.load_split(sync.data, "test")
   model, variables = _restore(sync, str(tmp_path / "sync"), test)
@@ -107,10 +113,11 @@ def test_sync_pretraining_finds_the_true_offset_then_fine_tunes(synthetic_tiny, 
 
   # The fused detector is one directory: branch checkpoints + configs + fusion parameters.
   from fakedetect_jax.fusion import Fusion, load_detector, save_detector
-  save_detector(str(tmp_path / "detector"), {"lipsync": str(tmp_path / "lipsync")},
-                Fusion("mean", ["lipsync"]))
+  save_detector(
+      str(tmp_path / "detector"), {"lipsync": str(tmp_path / "lipsync")},
+      Fusion("mean", ["lipsync"]))
   detector = load_detector(str(tmp_path / "detector"))
-  ex = {k: np.asarray(v[0]) for k, v in test.inputs.items()}   # one clip as one video
+  ex = {k: np.asarray(v[0]) for k, v in test.inputs.items()}  # one clip as one video
   out = detector.predict_example(ex)
   assert 0 < out["branches"]["lipsync"] < 1 and out["fake_prob"] == out["branches"]["lipsync"]
   silent = detector.predict_example({**ex, "has_audio": np.array(0)})

@@ -19,17 +19,26 @@ def tiny_run(synthetic_tiny, tmp_path_factory):
   """A quickstart run on synthetic_av/tiny (4 frames of 64 px faces, trained at 32 px)."""
   _, data_dir = synthetic_tiny
   workdir = tmp_path_factory.mktemp("run") / "quick"
-  overrides = {"data.data_dir": data_dir, "batch_size": 8, "eval.batch_size": 8,
-               "log_every": 2, "eval_every": 2, "checkpoint_every": 2, "data.workers": 0}
-  run_main(workdir, *[f"--config.{k}={v}" for k, v in overrides.items()],
-           config="configs/quickstart.py:steps=4,size=32,data_config=tiny")
+  overrides = {
+      "data.data_dir": data_dir,
+      "batch_size": 8,
+      "eval.batch_size": 8,
+      "log_every": 2,
+      "eval_every": 2,
+      "checkpoint_every": 2,
+      "data.workers": 0
+  }
+  run_main(
+      workdir,
+      *[f"--config.{k}={v}" for k, v in overrides.items()],
+      config="configs/quickstart.py:steps=4,size=32,data_config=tiny")
   return workdir, data_dir
 
 
 def _test_records(data_dir):
   builder = sources.get_builder("synthetic_av", "tiny", data_dir)
-  return builder, sources._Records(builder.as_data_source("test").data_source,
-                                   builder.info.features)
+  return builder, sources._Records(
+      builder.as_data_source("test").data_source, builder.info.features)
 
 
 def test_predict_scores_a_stored_example_as_training_evaluated_it(tiny_run):
@@ -68,11 +77,19 @@ def test_evaluate_cli_on_a_second_prepared_dataset(tiny_run):
       data_dir=data_dir, config="v2", media=contract.TINY_MEDIA, workers=1)
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=replica.manual_dir))
-  env = dict(os.environ, FAKEDETECT_MEDIA=contract.TINY_MEDIA,
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.evaluate", f"--workdir={workdir}",
-                         "--eval=celeb_df/v2", "--eval=synthetic_av/tiny:validation"], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=600)
+  env = dict(
+      os.environ,
+      FAKEDETECT_MEDIA=contract.TINY_MEDIA,
+      XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  proc = subprocess.run([
+      sys.executable, "-m", "fakedetect_jax.evaluate", f"--workdir={workdir}", "--eval=celeb_df/v2",
+      "--eval=synthetic_av/tiny:validation"
+  ],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads((workdir / "results.json").read_text())
   celeb = json.loads((workdir / "evals" / "celeb_df_v2.json").read_text())
@@ -88,9 +105,12 @@ def test_evaluate_cli_on_a_second_prepared_dataset(tiny_run):
 
 def test_a_missing_dataset_is_one_line_naming_the_prepare_command(tmp_path):
   from conftest import npz_overrides  # noqa: F401  (same process helpers)
-  proc = run_main(tmp_path / "run", f"--config.data.data_dir={tmp_path / 'empty'}",
-                  config="configs/meso4.py:dataset=celeb_df,data_config=v2,size=64,steps=2",
-                  check=False, devices=1)
+  proc = run_main(
+      tmp_path / "run",
+      f"--config.data.data_dir={tmp_path / 'empty'}",
+      config="configs/meso4.py:dataset=celeb_df,data_config=v2,size=64,steps=2",
+      check=False,
+      devices=1)
   assert proc.returncode == 2
   err = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
   assert len(err) == 1 and "celeb_df/v2" in err[0]

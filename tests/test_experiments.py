@@ -38,25 +38,31 @@ def study_env(synthetic_tiny, tmp_path_factory):
         data_dir=data_dir, config=config, media=contract.TINY_MEDIA, workers=1)
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=replica.manual_dir))
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             FAKEDETECT_MEDIA=contract.TINY_MEDIA,
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env = dict(
+      os.environ,
+      XLA_FLAGS="--xla_force_host_platform_device_count=1",
+      FAKEDETECT_MEDIA=contract.TINY_MEDIA,
+      JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
+      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
   return env, data_dir
 
 
 def studies(env, *args, timeout=600):
-  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.studies", *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=timeout)
+  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.studies", *args],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=timeout)
   return proc.returncode, proc.stdout + proc.stderr
 
 
 def run_study(study_env, study, workdir, *extra, in_process=True):
   """`run STUDY --tiny`, by default with every run in one process (one start-up for all)."""
   env, data_dir = study_env
-  return studies(env, "run", study, f"--data_dir={data_dir}", f"--workdir={workdir}",
-                     "--tiny", *extra, *(["--in_process"] if in_process else []))
+  return studies(env, "run", study, f"--data_dir={data_dir}", f"--workdir={workdir}", "--tiny",
+                 *extra, *(["--in_process"] if in_process else []))
 
 
 def read_csv(path):
@@ -93,9 +99,10 @@ def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
   assert rc == 0, out[-3000:]
   header, *body = read_csv(tmp_path / "cross" / "report" / "cross_dataset_auc.csv")
   assert [r[0] for r in body] == ["ffpp_c23_Deepfakes", "celeb_df_v2"]
-  assert header[1:] == ["FF++ c23", "FF++ Deepfakes", "FF++ Face2Face", "FF++ FaceSwap",
-                        "FF++ NeuralTextures", "FF++ FaceShifter", "Celeb-DF v2", "DFD", "DFDC",
-                        "DFDC preview"]
+  assert header[1:] == [
+      "FF++ c23", "FF++ Deepfakes", "FF++ Face2Face", "FF++ FaceSwap", "FF++ NeuralTextures",
+      "FF++ FaceShifter", "Celeb-DF v2", "DFD", "DFDC", "DFDC preview"
+  ]
   assert all(math.isfinite(v) for r in body for v in numbers(r[1:]))
   assert os.path.getsize(tmp_path / "cross" / "report" / "cross_dataset_auc.png") > 1000
 
@@ -116,10 +123,13 @@ def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
   assert rc == 0, out[-3000:]
   for dataset in ("fakeavceleb", "synthetic_av"):
     header, *body = read_csv(tmp_path / "report" / f"audio_visual_{dataset}.csv")
-    assert header == ["test AUC", "overall", "RealVideo-FakeAudio", "FakeVideo-RealAudio",
-                      "FakeVideo-FakeAudio"]
-    assert [r[0] for r in body] == ["branch spatial", "branch audio", "fusion mean", "fusion max",
-                                    "fusion logistic", "fusion mlp"]
+    assert header == [
+        "test AUC", "overall", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
+    ]
+    assert [r[0] for r in body] == [
+        "branch spatial", "branch audio", "fusion mean", "fusion max", "fusion logistic",
+        "fusion mlp"
+    ]
     assert all(math.isfinite(v) for r in body for v in numbers(r[1:])), body
 
 
@@ -136,8 +146,11 @@ def test_synthetic_fusion_tiny_reports_and_saves_the_fused_detector(study_env, t
   assert "| fusion mlp |" in (tmp_path / "report" / "results.md").read_text()
   scores = json.loads((tmp_path / "report" / "test_scores.json").read_text())
   assert len(scores) == 16 and all("fusion_logistic" in v for v in scores.values())
-  rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))
-          if r["eval"] == "test"}
+  rows = {
+      r["run"]: r
+      for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))
+      if r["eval"] == "test"
+  }
   assert rows["spatial"]["data_config"] == "tiny"  # runlocal's data, not proof_clips
   assert rows["temporal"]["config"] == "fusion.py:branch=temporal,preset=proof"
   detector = json.loads((tmp_path / "detector" / "fusion.json").read_text())
@@ -150,10 +163,12 @@ def test_synthetic_fusion_tiny_reports_and_saves_the_fused_detector(study_env, t
   assert json.loads((tmp_path / "report" / "results.json").read_text()) == results
 
 
-CONFIG_FILES = ["audio.py", "efficientnet.py:variant=b0", "fusion.py:branch=lipsync",
-                "fusion.py:branch=spatial,preset=proof", "inception_resnet_v2.py", "lipsync.py",
-                "meso4.py:dataset=ffpp,data_config=c23", "mesoinception4.py", "quickstart.py",
-                "resnext.py", "temporal.py", "vit.py:variant=s16", "xception.py:accel=gpu8"]
+CONFIG_FILES = [
+    "audio.py", "efficientnet.py:variant=b0", "fusion.py:branch=lipsync",
+    "fusion.py:branch=spatial,preset=proof", "inception_resnet_v2.py", "lipsync.py",
+    "meso4.py:dataset=ffpp,data_config=c23", "mesoinception4.py", "quickstart.py", "resnext.py",
+    "temporal.py", "vit.py:variant=s16", "xception.py:accel=gpu8"
+]
 
 
 @pytest.mark.parametrize("spec", CONFIG_FILES)
@@ -239,14 +254,18 @@ def test_missing_dataset_is_named_with_instructions_per_run(study_env, tmp_path)
   assert "meso4-s0: dataset ffpp/c23 is not prepared" in out
   assert "xception-s0: dataset celeb_df/v2 is not prepared" in out
   assert "download-FaceForensics.py" in out and "tfds build datasets/ffpp --config=c23" in out
-  assert "0 of 2 runs finished" in out and not os.path.exists(tmp_path / "work" / "runs" /
-                                                              "meso4-s0" / "checkpoints")
+  assert "0 of 2 runs finished" in out and not os.path.exists(
+      tmp_path / "work" / "runs" / "meso4-s0" / "checkpoints")
 
 
 def test_shards_split_runs_and_keep_chains_together():
   e = (Eval("t", "synthetic_av", "tiny"),)
-  runs = [Run("a", "meso4.py", e), Run("b", "meso4.py", e), Run("b2", "meso4.py", e, init_from="b"),
-          Run("c", "meso4.py", e)]
+  runs = [
+      Run("a", "meso4.py", e),
+      Run("b", "meso4.py", e),
+      Run("b2", "meso4.py", e, init_from="b"),
+      Run("c", "meso4.py", e)
+  ]
   shards = [[r.name for r in study_lib.shard_runs(runs, f"{i}/2")] for i in range(2)]
   assert shards == [["a", "c"], ["b", "b2"]]
   with pytest.raises(ValueError, match="i/n"):

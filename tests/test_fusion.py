@@ -11,8 +11,11 @@ def _toy(n=400, seed=0):
   """Branch 1 knows the label; branches 0 and 2 are noise; branch 2 is often missing."""
   r = np.random.default_rng(seed)
   y = r.integers(0, 2, n)
-  s = np.stack([r.uniform(size=n), np.clip(0.5 + 0.3 * (2 * y - 1) + 0.25 * r.normal(size=n),
-                                           0.01, 0.99), r.uniform(size=n)], 1)
+  s = np.stack([
+      r.uniform(size=n),
+      np.clip(0.5 + 0.3 * (2 * y - 1) + 0.25 * r.normal(size=n), 0.01, 0.99),
+      r.uniform(size=n)
+  ], 1)
   mask = np.ones_like(s, bool)
   mask[::3, 2] = False
   s[~mask] = np.nan
@@ -58,7 +61,7 @@ def test_fusion_round_trips_through_a_dict():
 
 def test_blink_features():
   ear = np.full((2, 50), 0.3)
-  ear[0, 10:13] = ear[0, 30:33] = 0.1       # two blinks in 2 s
+  ear[0, 10:13] = ear[0, 30:33] = 0.1  # two blinks in 2 s
   t = np.tile(np.arange(50) / 25.0, (2, 1))
   found = np.ones((2, 50), bool)
   found[1] = False
@@ -72,6 +75,7 @@ def test_blink_features_feed_the_learned_fusion():
   """Fakes that never blink (In Ictu Oculi): the branch scores are noise, the blink rate is not;
   the fusion reading blink features finds them, keeps them through save/load, and refuses to
   predict without them."""
+
   def videos(n, seed):
     r = np.random.default_rng(seed)
     y = r.integers(0, 2, n)

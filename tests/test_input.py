@@ -64,8 +64,10 @@ class _LoggedRecords(_ArrayRecords):
 
 def _batches(source, order, start, end, augment_cfg=None, workers=0, **kw):
   sharding = state_lib.batch_sharding(state_lib.make_mesh())
-  return {s: jax.device_get(b) for s, b, _ in pipeline.TrainBatches(
-      source, order, start, end, sharding, workers, 0, augment_cfg, **kw)}
+  return {
+      s: jax.device_get(b) for s, b, _ in pipeline.TrainBatches(source, order, start, end, sharding,
+                                                               workers, 0, augment_cfg, **kw)
+  }
 
 
 def test_host_augmentations_are_applied_and_resumable():
@@ -113,13 +115,13 @@ def test_each_host_reads_only_its_share_and_hosts_make_the_global_batch(monkeypa
     transform = pipeline._TrainRow(source, order, 4, pid * 4, cfg)
     for s in range(4):
       got[s] = [transform.map(s * 4 + j) for j in range(4)]
-    assert sorted(set(log)) == sorted(set(np.concatenate([order.batch(s)[pid * 4:pid * 4 + 4]
-                                                           for s in range(4)])))
+    assert sorted(set(log)) == sorted(
+        set(np.concatenate([order.batch(s)[pid * 4:pid * 4 + 4] for s in range(4)])))
     shares.append(got)
   for s in range(4):
     rows = shares[0][s] + shares[1][s]
-    np.testing.assert_array_equal(np.stack([r["inputs"]["image"] for r in rows]),
-                                  one[s]["inputs"]["image"])
+    np.testing.assert_array_equal(
+        np.stack([r["inputs"]["image"] for r in rows]), one[s]["inputs"]["image"])
     np.testing.assert_array_equal([r["labels"] for r in rows], one[s]["labels"])
 
 

@@ -16,10 +16,11 @@ def _error_line(proc):
     (["--config=configs/meso4.py:model=mesonet9"], "unknown model 'mesonet9'; registered models: "),
     (["--config=configs/meso4.py:dataset=ffpq"], "unknown dataset 'ffpq'"),
     (["--config=configs/meso4.py:sise=64"], "unknown config argument 'sise'"),
-    (["--config=configs/meso4.py", "--config.optimzer.learning_rate=1"],
-     'Did you mean "optimizer" instead of "optimzer"?'),
+    (["--config=configs/meso4.py", "--config.optimzer.learning_rate=1"
+     ], 'Did you mean "optimizer" instead of "optimzer"?'),
     (["--config=configs/missing.py"], "No such file or directory: 'configs/missing.py'"),
-    (["--config=configs/meso4.py", "--config.batch_size=12"], "batch_size 12 must divide by devices (8)"),
+    (["--config=configs/meso4.py", "--config.batch_size=12"
+     ], "batch_size 12 must divide by devices (8)"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, args, expected):
   proc = run_main(tmp_path / "w", *args[1:], config=args[0].split("=", 1)[1], check=False)
@@ -44,7 +45,10 @@ def test_workdir_of_another_config_is_refused(tmp_path, frames_npz):
 
 
 def test_nan_loss_stops_and_saves_nothing_diverged(tmp_path, frames_npz):
-  args = npz_overrides(frames_npz, **{"optimizer.learning_rate": 1e30, "optimizer.schedule": "constant"})
+  args = npz_overrides(frames_npz, **{
+      "optimizer.learning_rate": 1e30,
+      "optimizer.schedule": "constant"
+  })
   proc = run_main(tmp_path, *args, check=False)
   assert proc.returncode == 3
   line = _error_line(proc)

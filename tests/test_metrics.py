@@ -67,7 +67,8 @@ def test_evaluate_scores_per_method_and_video_auc():
   n_videos, frames = 40, 4
   video = np.repeat(np.arange(n_videos), frames)
   vlabel = np.arange(n_videos) % 2
-  vmethod = np.where(vlabel == 0, "real", np.where(np.arange(n_videos) % 4 == 1, "blend", "flicker"))
+  vmethod = np.where(vlabel == 0, "real",
+                     np.where(np.arange(n_videos) % 4 == 1, "blend", "flicker"))
   p = rng.random(video.size)
   r = evaluate_scores(p, vlabel[video], video, vmethod[video])
   _, vs = video_scores(p, video)

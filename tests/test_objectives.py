@@ -29,14 +29,13 @@ class _Tiny(nn.Module):
 def _config(objective="classify", view="frames", grad_accum=1):
   c = config_lib.base_config()
   c.objective, c.data.view, c.grad_accum_steps = objective, view, grad_accum
-  c.augment.flip, c.augment.brightness = False, 0.0   # the hand computations see the batch as is
+  c.augment.flip, c.augment.brightness = False, 0.0  # the hand computations see the batch as is
   return c
 
 
 def _frames(seed=0):
   r = np.random.default_rng(seed)
-  return (r.integers(0, 256, (B, S, S, 3), dtype=np.uint8),
-          np.array([0, 1] * (B // 2), np.int32))
+  return (r.integers(0, 256, (B, S, S, 3), dtype=np.uint8), np.array([0, 1] * (B // 2), np.int32))
 
 
 def _hand_logits(variables, images, batch_norm):
@@ -66,13 +65,13 @@ def test_classify_loss_is_sigmoid_cross_entropy():
 
   # The objective itself: per-example losses, the number correct, the batch-norm update.
   x = objectives.model_input(prepare_inputs({"image": images}), "frames")
-  losses, correct, batch_stats = objectives.get("classify").loss(
-      model, variables, x, labels, jax.random.key(0))
+  losses, correct, batch_stats = objectives.get("classify").loss(model, variables, x, labels,
+                                                                 jax.random.key(0))
   np.testing.assert_allclose(losses, bce, rtol=1e-5, atol=1e-6)
   assert int(correct) == int(np.sum((z > 0) == (labels > 0)))
   h = (images / 127.5 - 1.0).reshape(B, -1)
-  np.testing.assert_allclose(batch_stats["BatchNorm_0"]["mean"], 0.01 * h.mean(0), rtol=1e-4,
-                             atol=1e-6)
+  np.testing.assert_allclose(
+      batch_stats["BatchNorm_0"]["mean"], 0.01 * h.mean(0), rtol=1e-4, atol=1e-6)
 
   # Eval scores are sigmoid of the (running-average) logits, one float32 per row.
   scores = make_eval_step(model, config, mesh)(state, {"image": images})
@@ -91,11 +90,14 @@ def test_classify_loss_is_sigmoid_cross_entropy():
 
 def _av_inputs(seed=0, t=3):
   r = np.random.default_rng(seed)
-  return {"frames": r.integers(0, 256, (B, t, 16, 16, 3), dtype=np.uint8),
-          "mouth": r.integers(0, 256, (B, t, 24, 24), dtype=np.uint8),
-          "audio": r.normal(size=(B, t, 20, 80)).astype(np.float32),
-          "audio_valid": np.ones((B, t, 20), np.uint8), "has_audio": np.ones((B,), np.uint8),
-          "face_found": np.ones((B, t), np.uint8)}
+  return {
+      "frames": r.integers(0, 256, (B, t, 16, 16, 3), dtype=np.uint8),
+      "mouth": r.integers(0, 256, (B, t, 24, 24), dtype=np.uint8),
+      "audio": r.normal(size=(B, t, 20, 80)).astype(np.float32),
+      "audio_valid": np.ones((B, t, 20), np.uint8),
+      "has_audio": np.ones((B,), np.uint8),
+      "face_found": np.ones((B, t), np.uint8)
+  }
 
 
 def test_sync_loss_is_softmax_cross_entropy_against_the_centre_offset():
@@ -105,19 +107,20 @@ def test_sync_loss_is_softmax_cross_entropy_against_the_centre_offset():
   mesh = state_lib.make_mesh()
   tx = state_lib.make_optimizer(config.optimizer, 10)
   example = jax.tree.map(lambda a: a[:1], prepare_inputs(inputs))
-  state = jax.jit(lambda: state_lib.create_state(model, tx, 16, 0, example),
-                  out_shardings=state_lib.replicated(mesh))()
+  state = jax.jit(
+      lambda: state_lib.create_state(model, tx, 16, 0, example),
+      out_shardings=state_lib.replicated(mesh))()
   variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
 
   @jax.jit
   def hand(x):
-    logits, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
-                            method="sync_logits")
+    logits, _ = model.apply(variables, x, train=True, mutable=["batch_stats"], method="sync_logits")
     return logits, model.apply(variables, x, train=False, method="sync_logits")
+
   logits, eval_logits = map(np.asarray, hand(prepare_inputs(inputs)))
   assert logits.shape == (B, 3)
   lse = np.log(np.sum(np.exp(logits), -1))
-  ce = lse - logits[:, 1]                      # offset 0 is the centre of -1, 0, 1
+  ce = lse - logits[:, 1]  # offset 0 is the centre of -1, 0, 1
 
   scores = make_eval_step(model, config, mesh)(state, inputs)
   p = np.exp(eval_logits - eval_logits.max(-1, keepdims=True))
@@ -133,10 +136,11 @@ def test_sync_loss_is_softmax_cross_entropy_against_the_centre_offset():
 def weighted_squared_error():
   """A throwaway objective: weighted squared error on the sigmoid, with an extra batch key, and
   a two-column score."""
+
   def loss(model, variables, inputs, labels, rng, weights):
     logits, batch_stats = objectives.apply_train(model, variables, inputs, rng)
     p = jax.nn.sigmoid(logits)
-    return weights * (p - labels) ** 2, jax.numpy.sum((p > 0.5) == (labels > 0)), batch_stats
+    return weights * (p - labels)**2, jax.numpy.sum((p > 0.5) == (labels > 0)), batch_stats
 
   def score(model, variables, inputs):
     p = jax.nn.sigmoid(model.apply(variables, inputs, train=False))
@@ -155,7 +159,7 @@ def test_a_registered_objective_is_used_by_the_step(weighted_squared_error, grad
   config = _config(weighted_squared_error, grad_accum=grad_accum)
   mesh, tx, state, variables = _setup(model, config)
   p = 1 / (1 + np.exp(-_hand_logits(variables, images, batch_norm=False)))
-  expected = np.mean(weights * (p - labels) ** 2)  # micro-batches of equal size: the same mean
+  expected = np.mean(weights * (p - labels)**2)  # micro-batches of equal size: the same mean
 
   scores = make_eval_step(model, config, mesh)(state, {"image": images})
   assert scores.shape == (B, 2)
@@ -164,8 +168,13 @@ def test_a_registered_objective_is_used_by_the_step(weighted_squared_error, grad
   step = make_train_step(model, tx, config, mesh)
   with pytest.raises(ConfigError, match="weights"):
     step(state, {"inputs": {"image": images}, "labels": labels}, jax.random.key(0))
-  _, m = step(state, {"inputs": {"image": images}, "labels": labels, "weights": weights},
-              jax.random.key(0))
+  _, m = step(state, {
+      "inputs": {
+          "image": images
+      },
+      "labels": labels,
+      "weights": weights
+  }, jax.random.key(0))
   assert float(m["loss_sum"]) == pytest.approx(expected, rel=1e-5)
   assert float(m["correct"]) == np.sum((p > 0.5) == (labels > 0))
 

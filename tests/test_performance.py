@@ -25,9 +25,10 @@ def test_max_pool_same_is_nn_max_pool(shape, k):
   x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
   native = lambda x: nn.max_pool(x, (k, k), strides=(k, k), padding="SAME")
   np.testing.assert_array_equal(layers.max_pool_same(x, k), native(x))
-  loss = lambda f: lambda x: jnp.sum(f(x) ** 2)
-  np.testing.assert_array_equal(jax.grad(loss(lambda x: layers.max_pool_same(x, k)))(x),
-                                jax.grad(loss(native))(x))
+  loss = lambda f: lambda x: jnp.sum(f(x)**2)
+  np.testing.assert_array_equal(
+      jax.grad(loss(lambda x: layers.max_pool_same(x, k)))(x),
+      jax.grad(loss(native))(x))
 
 
 @pytest.mark.parametrize("dilation", [1, 2])
@@ -43,8 +44,9 @@ def test_chunked_kernel_gradient_conv_is_nn_conv(dilation):
   native = nn.Conv(4, (3, 3), kernel_dilation=dilation, padding="SAME")
   v = jax.tree.map(lambda t: t + 0.1, native.init(jax.random.key(0), x))
   assert jax.tree.structure(fast.init(jax.random.key(0), x)) == jax.tree.structure(v)
-  np.testing.assert_array_equal(fast.init(jax.random.key(0), x)["params"]["kernel"],
-                                native.init(jax.random.key(0), x)["params"]["kernel"])
+  np.testing.assert_array_equal(
+      fast.init(jax.random.key(0), x)["params"]["kernel"],
+      native.init(jax.random.key(0), x)["params"]["kernel"])
   np.testing.assert_allclose(fast.apply(v, x), native.apply(v, x), rtol=1e-6, atol=1e-6)
   w = jnp.asarray(rng.normal(size=(batch, 6, 6, 4)), jnp.float32)
   grad = lambda m: jax.grad(lambda v, x: jnp.sum(jnp.tanh(m.apply(v, x)) * w), (0, 1))(v, x)
@@ -100,8 +102,12 @@ def _losses(name, steps=4, size=32, dtype="float32"):
 
 def _native_norm_pool(pool, use_running_average, momentum, epsilon, dtype, name):
   """flax's own layers in BatchNormMaxPool's place (same variables under the same name)."""
-  bn = nn.BatchNorm(use_running_average=use_running_average, momentum=momentum,
-                    epsilon=epsilon, dtype=dtype, name=name)
+  bn = nn.BatchNorm(
+      use_running_average=use_running_average,
+      momentum=momentum,
+      epsilon=epsilon,
+      dtype=dtype,
+      name=name)
   return lambda y: nn.max_pool(bn(y), (pool, pool), strides=(pool, pool), padding="SAME")
 
 
@@ -115,35 +121,47 @@ def test_batch_norm_max_pool_is_batch_norm_then_max_pool(shape, k):
   x[0] = 0.7  # ties everywhere in the first image
   x = jnp.asarray(np.maximum(x, 0.0), jnp.float32)  # as after a ReLU: ties at zero too
   c = shape[-1]
-  variables = {"params": {"scale": jnp.asarray(rng.normal(size=c), jnp.float32),
-                          "bias": jnp.asarray(rng.normal(size=c), jnp.float32)},
-               "batch_stats": {"mean": jnp.asarray(rng.normal(size=c), jnp.float32),
-                               "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32)}}
+  variables = {
+      "params": {
+          "scale": jnp.asarray(rng.normal(size=c), jnp.float32),
+          "bias": jnp.asarray(rng.normal(size=c), jnp.float32)
+      },
+      "batch_stats": {
+          "mean": jnp.asarray(rng.normal(size=c), jnp.float32),
+          "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32)
+      }
+  }
   for train in (True, False):
     fused = norm_pool.BatchNormMaxPool(k, not train, 0.99, 1e-3)
-    native = nn.Sequential([nn.BatchNorm(use_running_average=not train, momentum=0.99,
-                                         epsilon=1e-3),
-                            lambda y: nn.max_pool(y, (k, k), (k, k), padding="SAME")])
-    nv = {"params": {"layers_0": variables["params"]},
-          "batch_stats": {"layers_0": variables["batch_stats"]}}
-    assert (jax.tree.structure(fused.init(jax.random.key(0), x))
-            == jax.tree.structure(variables))
+    native = nn.Sequential([
+        nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3),
+        lambda y: nn.max_pool(y, (k, k), (k, k), padding="SAME")
+    ])
+    nv = {
+        "params": {
+            "layers_0": variables["params"]
+        },
+        "batch_stats": {
+            "layers_0": variables["batch_stats"]
+        }
+    }
+    assert (jax.tree.structure(fused.init(jax.random.key(0), x)) == jax.tree.structure(variables))
     fwd_fused = lambda v, x: fused.apply(v, x, mutable=["batch_stats"])
     fwd_native = lambda v, x: native.apply(v, x, mutable=["batch_stats"])
     (ya, sa), (yb, sb) = fwd_native(nv, x), fwd_fused(variables, x)
     np.testing.assert_allclose(yb, ya, rtol=1e-5, atol=1e-5)
     if train:
       for key in ("mean", "var"):
-        np.testing.assert_allclose(sb["batch_stats"][key], sa["batch_stats"]["layers_0"][key],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            sb["batch_stats"][key], sa["batch_stats"]["layers_0"][key], rtol=1e-6)
     w = jnp.asarray(rng.normal(size=ya.shape), jnp.float32)
     loss = lambda f: lambda v, x: jnp.sum(jnp.sin(f(v, x)[0]) * w)
     ga = jax.grad(loss(fwd_native), (0, 1))(nv, x)
     gb = jax.grad(loss(fwd_fused), (0, 1))(variables, x)
     np.testing.assert_allclose(gb[1], ga[1], rtol=1e-4, atol=1e-5)
     for key in ("scale", "bias"):
-      np.testing.assert_allclose(gb[0]["params"][key], ga[0]["params"]["layers_0"][key],
-                                 rtol=1e-4, atol=1e-5)
+      np.testing.assert_allclose(
+          gb[0]["params"][key], ga[0]["params"]["layers_0"][key], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["meso4", "mesoinception4"])
@@ -196,8 +214,13 @@ _CACHE_SCRIPT = textwrap.dedent("""
 def test_compilation_cache_is_reused_on_eight_devices(tmp_path):
   cache = tmp_path / "jax_cache"
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  run = lambda: subprocess.run([sys.executable, "-c", _CACHE_SCRIPT, str(cache)], cwd=REPO,
-                               env=env, capture_output=True, text=True, timeout=120)
+  run = lambda: subprocess.run([sys.executable, "-c", _CACHE_SCRIPT,
+                                str(cache)],
+                               cwd=REPO,
+                               env=env,
+                               capture_output=True,
+                               text=True,
+                               timeout=120)
   first = run()
   assert first.returncode == 0, first.stderr[-2000:]
   entries = sorted(os.listdir(cache))

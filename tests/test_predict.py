@@ -13,8 +13,10 @@ from PIL import Image
 
 from conftest import REPO, run_main
 
-DOCUMENTED = {"file", "ok", "verdict", "fake_probability", "threshold", "branches", "frame_scores",
-              "frame_times", "faces_found", "frames", "duration", "warnings", "seconds"}
+DOCUMENTED = {
+    "file", "ok", "verdict", "fake_probability", "threshold", "branches", "frame_scores",
+    "frame_times", "faces_found", "frames", "duration", "warnings", "seconds"
+}
 
 
 def trained_detector(tmp_path_factory, synthetic_tiny):
@@ -22,10 +24,15 @@ def trained_detector(tmp_path_factory, synthetic_tiny):
   _, data_dir = synthetic_tiny
   workdir = tmp_path_factory.getbasetemp() / "predict_detector"
   if not (workdir / "results.json").exists():
-    run_main(workdir, f"--config.data.data_dir={data_dir}", "--config.batch_size=16",
-             "--config.eval.batch_size=32", "--config.log_every=10", "--config.eval_every=20",
-             "--config.checkpoint_every=20",
-             config="configs/quickstart.py:steps=20,data_config=tiny,size=64")
+    run_main(
+        workdir,
+        f"--config.data.data_dir={data_dir}",
+        "--config.batch_size=16",
+        "--config.eval.batch_size=32",
+        "--config.log_every=10",
+        "--config.eval_every=20",
+        "--config.checkpoint_every=20",
+        config="configs/quickstart.py:steps=20,data_config=tiny,size=64")
   return str(workdir)
 
 
@@ -49,8 +56,11 @@ def detector_dir(tmp_path_factory, synthetic_tiny):
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "fakedetect_jax.predict", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=600)
+  return subprocess.run([sys.executable, "-m", "fakedetect_jax.predict", *args],
+                        cwd=REPO,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
 
 
 def test_folder_with_bad_files_reports_them_and_finishes_the_rest(tmp_path, detector_dir,
@@ -98,8 +108,7 @@ def test_table_csv_and_exit_zero_when_every_file_reads(tmp_path, detector_dir, s
                                                        capsys):
   from fakedetect_jax.predict.__main__ import main
   videos = rendered_videos(synthetic_tiny)
-  assert main([videos["real"], videos["blend"], f"--detector={detector_dir}",
-               "--format=csv"]) == 0
+  assert main([videos["real"], videos["blend"], f"--detector={detector_dir}", "--format=csv"]) == 0
   rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
   assert [r["file"] for r in rows] == [videos["real"], videos["blend"]]
   for r in rows:
@@ -137,9 +146,11 @@ def test_threshold_maximises_balanced_accuracy():
   labels = np.r_[np.zeros(30), np.ones(10)].astype(int)
   scores = np.r_[rng.uniform(0, 0.6, 30), rng.uniform(0.4, 1, 10)]
   t, bal = choose_threshold(labels, scores)
+
   # Brute force over every cut between sorted scores (an independent reference).
   def balanced(th):
     return ((scores[labels == 1] >= th).mean() + (scores[labels == 0] < th).mean()) / 2
+
   best = max(balanced(th) for th in np.r_[scores, 1.1])
   assert bal == pytest.approx(best) and balanced(t) == pytest.approx(best)
   # Perfectly separated: the cut lies between the classes.
@@ -156,5 +167,5 @@ def test_grad_cam_finds_a_feature_map_and_matches_the_model(detector_dir):
   assert heat.shape == (4, 64, 64) and heat.min() >= 0 and heat.max() <= 1 + 1e-6
   import jax.numpy as jnp
   logits = det.model.apply(det.variables, jnp.asarray(frames, jnp.float32) / 127.5 - 1, train=False)
-  np.testing.assert_allclose(det.frame_scores(frames), 1 / (1 + np.exp(-np.asarray(logits))),
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+      det.frame_scores(frames), 1 / (1 + np.exp(-np.asarray(logits))), rtol=1e-5, atol=1e-6)

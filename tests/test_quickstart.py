@@ -12,8 +12,10 @@ from fakedetect_jax.input import sources
 def test_quickstart_trains_and_reports_on_synthetic_av(tmp_path, synthetic_tiny):
   builder, data_dir = synthetic_tiny
   workdir = tmp_path / "run"
-  args = [f"--config.data.data_dir={data_dir}", "--config.batch_size=16",
-          "--config.eval.batch_size=32", "--config.eval_every=25", "--config.checkpoint_every=25"]
+  args = [
+      f"--config.data.data_dir={data_dir}", "--config.batch_size=16", "--config.eval.batch_size=32",
+      "--config.eval_every=25", "--config.checkpoint_every=25"
+  ]
   run_main(workdir, *args, config="configs/quickstart.py:steps=50,data_config=tiny,size=64")
   results = json.loads((workdir / "results.json").read_text())
   assert set(results) == {"validation", "test"}

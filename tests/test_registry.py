@@ -25,8 +25,9 @@ class TinyNet(nn.Module):
   def __call__(self, x, train=False):
     x = x.astype(self.dtype)
     for i in range(2):
-      x = nn.relu(nn.Conv(self.width * (i + 1), (3, 3), strides=(2, 2), dtype=self.dtype,
-                          name=f"conv{i}")(x))
+      x = nn.relu(
+          nn.Conv(self.width * (i + 1), (3, 3), strides=(2, 2), dtype=self.dtype,
+                  name=f"conv{i}")(x))
     return Head(self.dropout, self.dtype, name="head")(cam_tap(self, x), train)
 
 
@@ -66,8 +67,9 @@ def test_every_spec_is_consistent():
     assert models.spec(name) is spec and callable(spec.cls), name
   # What the converters serve is what the specs say.
   from fakedetect_jax.models import keras_convert, timm_convert
-  assert keras_convert.keras_models() == [n for n in models.names()
-                                          if "keras" in models.REGISTRY[n].converters]
+  assert keras_convert.keras_models() == [
+      n for n in models.names() if "keras" in models.REGISTRY[n].converters
+  ]
   assert set(timm_convert.timm_models()) == {"resnext50_32x4d", "vit_s16", "vit_b16"}
   for name in timm_convert.timm_models():
     assert models.REGISTRY[name].converters["timm"]["layout"] in timm_convert.LAYOUTS
@@ -82,10 +84,10 @@ def test_a_duplicate_name_is_refused(tinynet):
 
 
 def test_specs_that_cannot_work_are_refused():
-  for bad, message in ((dict(view="pixels"), "view 'pixels'"),
-                       (dict(min_size=64, default_size=32), "min_size"),
-                       (dict(view="clips", explainer="gradcam"), "explainer"),
-                       (dict(converters={"onnx": {}}), "converters")):
+  for bad, message in ((dict(view="pixels"), "view 'pixels'"), (dict(min_size=64,
+                                                                     default_size=32), "min_size"),
+                       (dict(view="clips", explainer="gradcam"),
+                        "explainer"), (dict(converters={"onnx": {}}), "converters")):
     with pytest.raises(ConfigError, match=message):
       models.register(NAME, models.ModelSpec(TinyNet, **bad))
   assert NAME not in models.REGISTRY

@@ -23,10 +23,15 @@ def server(tmp_path_factory, synthetic_tiny):
   detector = trained_detector(tmp_path_factory, synthetic_tiny)
   tmp = tmp_path_factory.mktemp("server_tmp")  # the server's TMPDIR: uploads must not stay
   env = dict(os.environ, TMPDIR=str(tmp), XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.Popen(
-      [sys.executable, "-m", "fakedetect_jax.serve", f"--detector={detector}", "--port=0",
-       f"--max-upload-mb={MAX_BYTES / (1 << 20)}", "--max-concurrent=1", "--quiet"],
-      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = subprocess.Popen([
+      sys.executable, "-m", "fakedetect_jax.serve", f"--detector={detector}", "--port=0",
+      f"--max-upload-mb={MAX_BYTES / (1 << 20)}", "--max-concurrent=1", "--quiet"
+  ],
+                          cwd=REPO,
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE,
+                          text=True)
   line = proc.stdout.readline()  # printed once the model is loaded and compiled
   if not line.startswith("Serving"):
     proc.kill()
@@ -43,13 +48,15 @@ def _request(port, method, path, body=None, headers=None):
   resp = conn.getresponse()
   data = resp.read()
   conn.close()
-  return resp.status, (json.loads(data) if resp.getheader("Content-Type") == "application/json"
-                       else data)
+  return resp.status, (
+      json.loads(data) if resp.getheader("Content-Type") == "application/json" else data)
 
 
 def _upload(port, data, name="clip.mp4"):
-  return _request(port, "POST", "/api/detect", data,
-                  {"Content-Type": "application/octet-stream", "X-Filename": name})
+  return _request(port, "POST", "/api/detect", data, {
+      "Content-Type": "application/octet-stream",
+      "X-Filename": name
+  })
 
 
 def test_api_good_upload_raw_and_multipart(server, synthetic_tiny):
@@ -66,8 +73,9 @@ def test_api_good_upload_raw_and_multipart(server, synthetic_tiny):
   assert len(r["images"]["heatmaps"]) == 4
   # The same file as a browser form sends it.
   boundary = uuid.uuid4().hex
-  body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"my clip.mp4\""
-          f"\r\nContent-Type: video/mp4\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+  body = (
+      f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"my clip.mp4\""
+      f"\r\nContent-Type: video/mp4\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
   status, r2 = _request(port, "POST", "/api/detect", body,
                         {"Content-Type": f"multipart/form-data; boundary={boundary}"})
   assert status == 200 and r2["file"] == "my clip.mp4"

@@ -41,14 +41,18 @@ def test_labels_follow_category_and_method(examples):
     fake_audio = method == "voice" or method.endswith("-voice")
     assert e["video_label"] == fake_video and e["audio_label"] == fake_audio
     assert e["label"] == (fake_video or fake_audio)
-    assert category == (("FakeVideo" if fake_video else "RealVideo") + "-"
-                        + ("FakeAudio" if fake_audio else "RealAudio"))
+    assert category == (("FakeVideo" if fake_video else "RealVideo") + "-" +
+                        ("FakeAudio" if fake_audio else "RealAudio"))
     assert e["video_id"].decode().startswith(category + "/")
 
 
 def test_real_detector_finds_the_face_and_audio_is_there(examples):
-  found = [e["face_found"].mean() for exs in examples.values() for e in exs
-           if e["method"].decode() in ("real", "voice", "lipsync")]
+  found = [
+      e["face_found"].mean()
+      for exs in examples.values()
+      for e in exs
+      if e["method"].decode() in ("real", "voice", "lipsync")
+  ]
   assert np.mean(found) > 0.95
   assert all(e["has_audio"] for exs in examples.values() for e in exs)
   assert np.shape(examples["test"][0]["frames"]) == (4, 64, 64, 3)  # a list of decoded frames
@@ -92,5 +96,6 @@ def test_rendered_videos_are_kept_as_mp4(synthetic_tiny):
   files = [f for _, _, fs in os.walk(root) for f in fs]
   assert len(files) == 6 * len(render.METHODS) and all(f.endswith(".mp4") for f in files)
   counts = collections.Counter(os.path.basename(d) for d, _, fs in os.walk(root) for _ in fs)
-  assert set(counts) == {"RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio",
-                         "FakeVideo-FakeAudio"}
+  assert set(counts) == {
+      "RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
+  }

@@ -22,11 +22,16 @@ OWN_FAKE = {"spatial": "blend", "temporal": "flicker", "lipsync": "lipsync", "au
 def proof(tmp_path_factory):
   root = tmp_path_factory.mktemp("proof")
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.run(
-      [sys.executable, "-m", "fakedetect_jax.studies", "run",
-       "experiments/studies/synthetic_fusion.py:preset=proof", f"--workdir={root / 'run'}",
-       f"--data_dir={root / 'tfds'}"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+  proc = subprocess.run([
+      sys.executable, "-m", "fakedetect_jax.studies", "run",
+      "experiments/studies/synthetic_fusion.py:preset=proof", f"--workdir={root / 'run'}",
+      f"--data_dir={root / 'tfds'}"
+  ],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=1800)
   assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
   return root / "run", proc.stdout
 
@@ -66,13 +71,22 @@ def test_predict_runs_the_fused_detector_on_video_files(proof, tmp_path):
   workdir, _ = proof
   expected = json.loads((workdir / "report" / "test_scores.json").read_text())
   videos = workdir.parent / "tfds" / "downloads" / "synthetic_av" / "proof_clips"
-  picks = [next(v for v in sorted(expected) if expected[v]["method"] == m)
-           for m in ("real", "lipsync-voice")]
+  picks = [
+      next(v
+           for v in sorted(expected)
+           if expected[v]["method"] == m)
+      for m in ("real", "lipsync-voice")
+  ]
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.run(
-      [sys.executable, "-m", "fakedetect_jax.predict", *[str(videos / v) for v in picks],
-       f"--detector={workdir / 'detector'}", "--format=json", f"--explain={tmp_path / 'x'}"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  proc = subprocess.run([
+      sys.executable, "-m", "fakedetect_jax.predict", *[str(videos / v) for v in picks],
+      f"--detector={workdir / 'detector'}", "--format=json", f"--explain={tmp_path / 'x'}"
+  ],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads(proc.stdout)
   threshold = json.loads((workdir / "detector" / "fusion.json").read_text())["threshold"]

@@ -24,7 +24,8 @@ def _train(devices, grad_accum=1, dtype="float32", steps=3, size=32):
   config = config_lib.base_config()
   config.grad_accum_steps = grad_accum
   config.compute_dtype = dtype
-  model = models.get_model("meso4", dtype=np.dtype(dtype) if dtype == "float32" else jax.numpy.bfloat16)
+  model = models.get_model(
+      "meso4", dtype=np.dtype(dtype) if dtype == "float32" else jax.numpy.bfloat16)
   rng = np.random.default_rng(0)
   images = np.concatenate([frames_fixture.face_frames(8, size, fake, rng) for fake in (0, 1)])
   labels = np.repeat([0, 1], 8).astype(np.int32)
@@ -49,8 +50,11 @@ def test_eight_devices_train_like_one():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
   for a, b in zip(jax.tree.leaves(one.batch_stats), jax.tree.leaves(eight.batch_stats)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-  moved = [not np.allclose(a, b) for a, b in zip(
-      jax.tree.leaves(one.params), jax.tree.leaves(_train(jax.devices()[:1], steps=0)[0].params))]
+  moved = [
+      not np.allclose(a, b) for a, b in zip(
+          jax.tree.leaves(one.params), jax.tree.leaves(
+              _train(jax.devices()[:1], steps=0)[0].params))
+  ]
   assert all(moved)  # every parameter trained, so the comparison above means something
 
 
@@ -88,9 +92,13 @@ def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path, frames_npz):
   # Kill -9 once a mid-run checkpoint exists, while the run is still going.
   killed = tmp_path / "killed"
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.Popen([sys.executable, "-m", "fakedetect_jax.main",
-                           "--config=configs/meso4.py:size=64,steps=40", f"--workdir={killed}",
-                           *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen([
+      sys.executable, "-m", "fakedetect_jax.main", "--config=configs/meso4.py:size=64,steps=40",
+      f"--workdir={killed}", *args
+  ],
+                          cwd=REPO,
+                          env=env,
+                          stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   latest = killed / "checkpoints" / "latest"
   deadline = time.time() + 300
@@ -128,11 +136,18 @@ def test_two_hosts_train_like_one(tmp_path, frames_npz):
   two = tmp_path / "two"
   port = 20000 + os.getpid() % 20000
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "fakedetect_jax.main", "--config=configs/meso4.py:size=64,steps=40",
-       f"--workdir={two}", f"--coordinator_address=localhost:{port}", "--num_processes=2",
-       f"--process_id={i}", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True) for i in range(2)]
+  procs = [
+      subprocess.Popen([
+          sys.executable, "-m", "fakedetect_jax.main", "--config=configs/meso4.py:size=64,steps=40",
+          f"--workdir={two}", f"--coordinator_address=localhost:{port}", "--num_processes=2",
+          f"--process_id={i}", *args
+      ],
+                       cwd=REPO,
+                       env=env,
+                       stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE,
+                       text=True) for i in range(2)
+  ]
   outs = [p.communicate(timeout=600) for p in procs]
   assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
   pa, pb = _params(one), _params(two)
@@ -146,22 +161,30 @@ def test_two_hosts_train_like_one(tmp_path, frames_npz):
 def test_pretrained_weights_start_the_run(tmp_path, frames_npz):
   from fakedetect_jax.models import pretrained
   model = models.get_model("meso4")
-  variables = jax.device_get(model.init(jax.random.key(123), np.zeros((1, 64, 64, 3)),
-                                        train=False))
+  variables = jax.device_get(model.init(jax.random.key(123), np.zeros((1, 64, 64, 3)), train=False))
   path = tmp_path / "meso4_weights.npz"
   pretrained.save_npz(path, "meso4", variables)
   # Learning rate 0: the parameters the run ends with are the ones it started from.
-  args = npz_overrides(frames_npz, total_steps=2, log_every=2, eval_every=2, checkpoint_every=2,
-                       pretrained=str(path), **{"optimizer.learning_rate": 0.0})
+  args = npz_overrides(
+      frames_npz,
+      total_steps=2,
+      log_every=2,
+      eval_every=2,
+      checkpoint_every=2,
+      pretrained=str(path),
+      **{"optimizer.learning_rate": 0.0})
   proc = run_main(tmp_path / "run", *args)
   assert "Loaded pretrained weights" in proc.stderr
   ckpts = Checkpoints(tmp_path / "run")
-  template = state_lib.create_state(model, state_lib.make_optimizer(config_lib.base_config().optimizer,
-                                                                    2), 64, 0)
+  template = state_lib.create_state(model,
+                                    state_lib.make_optimizer(config_lib.base_config().optimizer, 2),
+                                    64, 0)
   state = jax.device_get(ckpts.restore(ckpts.latest, template))
   ckpts.close()
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(variables["params"])):
     np.testing.assert_array_equal(a, b)
-  bad = run_main(tmp_path / "bad", *npz_overrides(frames_npz, pretrained=str(tmp_path / "no.npz")),
-                 check=False)
+  bad = run_main(
+      tmp_path / "bad",
+      *npz_overrides(frames_npz, pretrained=str(tmp_path / "no.npz")),
+      check=False)
   assert bad.returncode == 2 and "no.npz not found" in bad.stderr

@@ -9,8 +9,8 @@ FACES = frames_fixture.face_frames(4, 64, 0, np.random.default_rng(0))
 
 
 def _psnr(a, b):
-  mse = np.mean((a.astype(np.float64) - b) ** 2)
-  return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+  mse = np.mean((a.astype(np.float64) - b)**2)
+  return 10 * np.log10(255**2 / max(mse, 1e-12))
 
 
 def test_self_blend_changes_the_face_region_only_through_its_mask():
@@ -61,8 +61,8 @@ def test_each_distortion_degrades_more_with_each_level(kind):
   assert psnr[-1] < 35
   out, _ = augment.apply_augmentations(FACES, np.zeros(4), np.random.default_rng(0), {kind: 1.0})
   assert out.dtype == np.uint8 and out.shape == FACES.shape and _psnr(out, FACES) < 60
-  assert np.array_equal(augment.perturb(FACES, kind, 3, seed=1),
-                        augment.perturb(FACES, kind, 3, seed=1))
+  assert np.array_equal(
+      augment.perturb(FACES, kind, 3, seed=1), augment.perturb(FACES, kind, 3, seed=1))
 
 
 def test_jpeg_quality_orders_the_damage_and_errors_name_the_choices():

@@ -54,16 +54,16 @@ def _flax_logits(name, variables, x, head):
 def test_keras_model_converts_to_the_same_outputs(name, size):
   import keras
   app = models.REGISTRY[name].converters["keras"]["app"]
-  km = getattr(keras.applications, app)(include_top=False, weights=None,
-                                        input_shape=(size, size, 3), pooling="avg")
+  km = getattr(keras.applications, app)(
+      include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
   _randomize_keras(km)
   pixels = RNG.uniform(0, 255, (2, size, size, 3)).astype("float32")
   x = pixels / 127.5 - 1.0  # our input; Keras EfficientNet takes pixels, the others [-1, 1]
   features = np.asarray(km(pixels if app.startswith("Efficient") else x, training=False))
   head = RNG.normal(0, 1, features.shape[-1]).astype("float32")
   variables = pretrained.load_pretrained(name, km, abstract_variables(name, size))
-  np.testing.assert_allclose(_flax_logits(name, variables, x, head), features @ head,
-                             atol=1e-4, rtol=1e-4)
+  np.testing.assert_allclose(
+      _flax_logits(name, variables, x, head), features @ head, atol=1e-4, rtol=1e-4)
 
 
 def test_keras_weight_file_to_npz_to_a_run(tmp_path):
@@ -72,8 +72,8 @@ def test_keras_weight_file_to_npz_to_a_run(tmp_path):
   import h5py
   import keras
   from keras.src.legacy.saving import legacy_h5_format
-  km = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3),
-                                         pooling="avg")
+  km = keras.applications.EfficientNetB0(
+      include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
   _randomize_keras(km)
   h5 = tmp_path / "efficientnetb0_notop.h5"  # the format Keras Applications downloads
   with h5py.File(h5, "w") as f:
@@ -86,8 +86,11 @@ def test_keras_weight_file_to_npz_to_a_run(tmp_path):
   assert np.all(np.asarray(loaded["params"]["head"]["logit"]["kernel"]) == 1)
   pixels = RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
   head = RNG.normal(0, 1, 1280).astype("float32")
-  np.testing.assert_allclose(_flax_logits("efficientnet_b0", loaded, pixels / 127.5 - 1, head),
-                             np.asarray(km(pixels)) @ head, atol=1e-4, rtol=1e-4)
+  np.testing.assert_allclose(
+      _flax_logits("efficientnet_b0", loaded, pixels / 127.5 - 1, head),
+      np.asarray(km(pixels)) @ head,
+      atol=1e-4,
+      rtol=1e-4)
   # params alone in, params alone out
   params = pretrained.load_pretrained("efficientnet_b0", str(npz), init["params"])
   assert set(params) == set(init["params"])
@@ -107,6 +110,7 @@ def test_keras_weight_file_to_npz_to_a_run(tmp_path):
 
 # ----------------------------------------------------------------------------------------------
 # timm path. Keras references built like timm's models; exported with timm's names and layouts.
+
 
 def _keras_resnext(size, layers, stem, groups, base_width):
   """timm's ResNeXt in Keras: torch-style symmetric padding, BN epsilon 1e-5. Returns the
@@ -131,7 +135,7 @@ def _keras_resnext(size, layers, stem, groups, base_width):
   x = L.ReLU()(bn(conv(x, stem, 7, "conv1", 2), "bn1"))
   x = L.MaxPooling2D(3, 2)(L.ZeroPadding2D(1)(x))  # zero padding = -inf padding after a ReLU
   for s, blocks in enumerate(layers):
-    planes = stem * 2 ** s
+    planes = stem * 2**s
     width, out = int(planes * base_width / 64) * groups, planes * 4
     for i in range(blocks):
       stride, p = (2 if s > 0 and i == 0 else 1), f"layer{s + 1}.{i}."
@@ -150,12 +154,18 @@ def _keras_resnext(size, layers, stem, groups, base_width):
       if isinstance(layer, L.Conv2D):
         state[key + ".weight"] = layer.kernel.numpy().transpose(3, 2, 0, 1)
       else:
-        state.update({key + ".weight": layer.gamma.numpy(), key + ".bias": layer.beta.numpy(),
-                      key + ".running_mean": layer.moving_mean.numpy(),
-                      key + ".running_var": layer.moving_variance.numpy(),
-                      key + ".num_batches_tracked": np.array(7, np.int64)})
-    return {k: np.asarray(v, np.int64 if k.endswith("tracked") else np.float32)
-            for k, v in state.items()}
+        state.update({
+            key + ".weight": layer.gamma.numpy(),
+            key + ".bias": layer.beta.numpy(),
+            key + ".running_mean": layer.moving_mean.numpy(),
+            key + ".running_var": layer.moving_variance.numpy(),
+            key + ".num_batches_tracked": np.array(7, np.int64)
+        })
+    return {
+        k: np.asarray(v, np.int64 if k.endswith("tracked") else np.float32)
+        for k, v in state.items()
+    }
+
   return km, export
 
 
@@ -163,9 +173,10 @@ def _keras_vit(size, dim, depth, heads, patch):
   """timm's ViT in Keras (pre-norm blocks, LayerNorm 1e-6, exact GELU, class token)."""
   import keras
   L = keras.layers
-  n = (size // patch) ** 2
+  n = (size // patch)**2
 
   class Tokens(L.Layer):
+
     def build(self, shape):
       self.cls = self.add_weight(shape=(1, 1, dim), initializer="random_normal")
       self.pos = self.add_weight(shape=(1, n + 1, dim), initializer="random_normal")
@@ -180,10 +191,12 @@ def _keras_vit(size, dim, depth, heads, patch):
   x = tokens(L.Reshape((n, dim))(embed(inp)))
   blocks = []
   for _ in range(depth):
-    b = dict(norm1=L.LayerNormalization(epsilon=1e-6), norm2=L.LayerNormalization(epsilon=1e-6),
-             attn=L.MultiHeadAttention(heads, dim // heads),
-             fc1=L.Dense(4 * dim, activation=lambda t: keras.activations.gelu(t, False)),
-             fc2=L.Dense(dim))
+    b = dict(
+        norm1=L.LayerNormalization(epsilon=1e-6),
+        norm2=L.LayerNormalization(epsilon=1e-6),
+        attn=L.MultiHeadAttention(heads, dim // heads),
+        fc1=L.Dense(4 * dim, activation=lambda t: keras.activations.gelu(t, False)),
+        fc2=L.Dense(dim))
     y = b["norm1"](x)
     x = x + b["attn"](y, y)
     x = x + b["fc2"](b["fc1"](b["norm2"](x)))
@@ -192,27 +205,40 @@ def _keras_vit(size, dim, depth, heads, patch):
   km = keras.Model(inp, norm(x)[:, 0])
 
   def export():
-    ln = lambda key, layer: {key + ".weight": layer.gamma.numpy(),
-                             key + ".bias": layer.beta.numpy()}
-    dense = lambda key, layer: {key + ".weight": layer.kernel.numpy().T,
-                                key + ".bias": layer.bias.numpy()}
-    state = {"cls_token": tokens.cls.numpy(), "pos_embed": tokens.pos.numpy(),
-             "patch_embed.proj.weight": embed.kernel.numpy().transpose(3, 2, 0, 1),
-             "patch_embed.proj.bias": embed.bias.numpy(), **ln("norm", norm),
-             "head.weight": RNG.normal(size=(1000, dim)), "head.bias": np.zeros(1000)}
+    ln = lambda key, layer: {
+        key + ".weight": layer.gamma.numpy(),
+        key + ".bias": layer.beta.numpy()
+    }
+    dense = lambda key, layer: {
+        key + ".weight": layer.kernel.numpy().T,
+        key + ".bias": layer.bias.numpy()
+    }
+    state = {
+        "cls_token": tokens.cls.numpy(),
+        "pos_embed": tokens.pos.numpy(),
+        "patch_embed.proj.weight": embed.kernel.numpy().transpose(3, 2, 0, 1),
+        "patch_embed.proj.bias": embed.bias.numpy(),
+        **ln("norm", norm), "head.weight": RNG.normal(size=(1000, dim)),
+        "head.bias": np.zeros(1000)
+    }
     for i, b in enumerate(blocks):
       p, a = f"blocks.{i}.", b["attn"]
       # Keras keeps q, k, v projections [dim, heads, head_dim]; timm one fused [3*dim, dim].
       qkv = [getattr(a, f"_{t}_dense") for t in ("query", "key", "value")]
-      state[p + "attn.qkv.weight"] = np.concatenate([d.kernel.numpy().reshape(dim, -1).T
-                                                     for d in qkv])
+      state[p + "attn.qkv.weight"] = np.concatenate(
+          [d.kernel.numpy().reshape(dim, -1).T for d in qkv])
       state[p + "attn.qkv.bias"] = np.concatenate([d.bias.numpy().reshape(-1) for d in qkv])
       out = a._output_dense
       state[p + "attn.proj.weight"] = out.kernel.numpy().reshape(-1, dim).T
       state[p + "attn.proj.bias"] = out.bias.numpy()
-      state.update({**ln(p + "norm1", b["norm1"]), **ln(p + "norm2", b["norm2"]),
-                    **dense(p + "mlp.fc1", b["fc1"]), **dense(p + "mlp.fc2", b["fc2"])})
+      state.update({
+          **ln(p + "norm1", b["norm1"]),
+          **ln(p + "norm2", b["norm2"]),
+          **dense(p + "mlp.fc1", b["fc1"]),
+          **dense(p + "mlp.fc2", b["fc2"])
+      })
     return {k: np.asarray(v, np.float32) for k, v in state.items()}
+
   return km, export
 
 
@@ -233,8 +259,12 @@ def test_timm_safetensors_convert_to_the_same_outputs(name, tmp_path):
   x = RNG.uniform(-1, 1, (2, size, size, 3)).astype("float32")
   features = np.asarray(km(x, training=False))
   head = RNG.normal(0, 1, features.shape[-1]).astype("float32")
-  variables["params"]["head"] = {"logit": {"kernel": jnp.asarray(head[:, None]),
-                                           "bias": jnp.zeros(1)}}
+  variables["params"]["head"] = {
+      "logit": {
+          "kernel": jnp.asarray(head[:, None]),
+          "bias": jnp.zeros(1)
+      }
+  }
   forward = test_zoo_lib.compiled(jax.jit(lambda v, x: model.apply(v, x)), variables, x)
   out = np.asarray(forward(variables, x))
   np.testing.assert_allclose(out, features @ head, atol=1e-4, rtol=1e-4)
@@ -255,8 +285,11 @@ def test_vit_position_embeddings_follow_the_input_size(tmp_path):
 
 
 def test_safetensors_round_trip_and_errors(tmp_path):
-  tensors = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, 2], np.int64),
-             "c": np.zeros((0, 4), np.float16)}
+  tensors = {
+      "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+      "b": np.array([1, 2], np.int64),
+      "c": np.zeros((0, 4), np.float16)
+  }
   safetensors_io.save(tmp_path / "t.safetensors", tensors)
   back = safetensors_io.load(tmp_path / "t.safetensors")
   assert set(back) == set(tensors)

@@ -43,8 +43,8 @@ def test_grad_cam_highlights_the_evidence_the_model_learned():
   opt = tx.init(params)
 
   def step(params, opt):
-    loss = lambda p: optax.sigmoid_binary_cross_entropy(
-        model.apply({"params": p}, images), labels).mean()
+    loss = lambda p: optax.sigmoid_binary_cross_entropy(model.apply({"params": p}, images), labels
+                                                       ).mean()
     value, grads = jax.value_and_grad(loss)(params)
     updates, opt = tx.update(grads, opt)
     return optax.apply_updates(params, updates), opt, value
@@ -94,8 +94,9 @@ def test_explainers_run_on_a_zoo_model_and_draw_overlays(tmp_path):
   model, size = test_zoo_lib.tiny_model("conv_vit")  # a CNN stem (Grad-CAM) and a transformer
   v = test_zoo_lib.init(model, size)
   drawn = []
-  for name, heat in (("rollout", explain.heatmaps("conv_vit", model, v, images)),
-                     ("gradcam", explain.grad_cam(model, v, images))):
+  for name, heat in (("rollout", explain.heatmaps("conv_vit", model, v,
+                                                  images)), ("gradcam",
+                                                             explain.grad_cam(model, v, images))):
     assert heat.shape == (2, size, size) and np.isfinite(heat).all()
     assert heat.min() >= 0 and np.isclose(heat.max(), 1)
     drawn += explain.save_overlays(images, heat, tmp_path, prefix=name, scores=[0.1, 0.9])

@@ -17,24 +17,38 @@ from fakedetect_jax.train.step import make_train_step
 TINY = {
     "xception": dict(width=1 / 16, middle_blocks=1),
     "efficientnet_b0": dict(width=0.25, depth=0.3, stages=3, drop_connect=0.0),
-    "efficientnet_b4_att": dict(width=0.25, depth=0.3, stages=3, attention_after=1,
-                                drop_connect=0.0),
+    "efficientnet_b4_att": dict(
+        width=0.25, depth=0.3, stages=3, attention_after=1, drop_connect=0.0),
     "resnext50_32x4d": dict(layers=(1, 1, 1, 1), stem=16, groups=4, base_width=16),
     "inception_resnet_v2": dict(repeats=(1, 1, 1), width=1 / 16),
     "vit_s16": dict(dim=32, depth=2, heads=2, patch=8),
-    "cross_efficient_vit": dict(trunk_width=0.25, trunk_depth=0.3, trunk_stages=2, depth=1,
-                                sm_dim=32, lg_dim=48, sm_depth=1, lg_depth=1, sm_mlp=64, lg_mlp=64,
-                                heads=2, head_dim=16, cross_depth=1, lg_block=1,
-                                trunk_drop_connect=0.0, encoder_dropout=0.0),
-    "conv_vit": dict(stages=((8, 1), (16, 1), (16, 1), (32, 1)), dim=32, depth=1, heads=2,
-                     mlp=64),
+    "cross_efficient_vit": dict(
+        trunk_width=0.25,
+        trunk_depth=0.3,
+        trunk_stages=2,
+        depth=1,
+        sm_dim=32,
+        lg_dim=48,
+        sm_depth=1,
+        lg_depth=1,
+        sm_mlp=64,
+        lg_mlp=64,
+        heads=2,
+        head_dim=16,
+        cross_depth=1,
+        lg_block=1,
+        trunk_drop_connect=0.0,
+        encoder_dropout=0.0),
+    "conv_vit": dict(stages=((8, 1), (16, 1), (16, 1), (32, 1)), dim=32, depth=1, heads=2, mlp=64),
 }
 
 
 def tiny_model(name, **extra):
   """(the reduced variant of a registered model, its input size)."""
-  return (models.get_model(name, **{**TINY[name], **extra}),
-          max(32, models.REGISTRY[name].min_size))
+  return (models.get_model(name, **{
+      **TINY[name],
+      **extra
+  }), max(32, models.REGISTRY[name].min_size))
 
 
 # Compiling is most of what these tests spend; LLVM's optimisation level 0 compiles the tiny
@@ -50,15 +64,14 @@ def init(model, size, seed=0):
   """Variables ({'params', 'batch_stats'}) of a model for [size, size] inputs, jit-compiled
   with non-partitionable threefry (see train)."""
   with jax.threefry_partitionable(False):
-    v = compiled(jax.jit(lambda: model.init(jax.random.key(seed),
-                                            jnp.zeros((1, size, size, 3)))))()
+    v = compiled(jax.jit(lambda: model.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)))))()
   return {k: v[k] for k in ("params", "batch_stats") if k in v}
 
 
 def faces(size, n_per_class=8, seed=0):
   rng = np.random.default_rng(seed)
-  images = np.concatenate([frames_fixture.face_frames(n_per_class, size, fake, rng)
-                           for fake in (0, 1)])
+  images = np.concatenate(
+      [frames_fixture.face_frames(n_per_class, size, fake, rng) for fake in (0, 1)])
   return images, np.repeat([0, 1], n_per_class).astype(np.int32)
 
 
@@ -84,9 +97,15 @@ def _train(model, images, labels, steps, devices, lr, seed):
   mesh = state_lib.make_mesh(devices)
   tx = state_lib.make_optimizer(config.optimizer, steps)
   rep = state_lib.replicated(mesh)
-  state = compiled(jax.jit(lambda: state_lib.create_state(model, tx, images.shape[1], seed),
-                           out_shardings=rep))()
-  batch = jax.device_put({"inputs": {"image": images}, "labels": labels}, state_lib.batch_sharding(mesh))
+  state = compiled(
+      jax.jit(lambda: state_lib.create_state(model, tx, images.shape[1], seed),
+              out_shardings=rep))()
+  batch = jax.device_put({
+      "inputs": {
+          "image": images
+      },
+      "labels": labels
+  }, state_lib.batch_sharding(mesh))
   key, losses, accuracy = jax.random.key(seed), [], []
   step = compiled(make_train_step(model, tx, config, mesh), state, batch, key)
   for _ in range(steps):

@@ -19,43 +19,52 @@ from skimage import data, transform
 SAMPLE_RATE = 16000
 # Where things are in the astronaut photo (face mesh on the photo, pixels): the head-and-
 # shoulders square the videos are made from, and within it the face and the mouth.
-_CROP = (15, 105, 240)            # top, left, side
+_CROP = (15, 105, 240)  # top, left, side
 _FACE = (108.0, 120.0, 52.0, 62.0)  # centre y, x and semi-axes y, x... in crop pixels
-_MOUTH = (131.0, 118.0, 22.0)     # centre y, x, half width between the corners
+_MOUTH = (131.0, 118.0, 22.0)  # centre y, x, half width between the corners
 
-VISUAL = {"real": None, "voice": None, "blend": "blend", "flicker": "flicker",
-          "lipsync": "lipsync", "blend-voice": "blend", "flicker-voice": "flicker",
-          "lipsync-voice": "lipsync"}
+VISUAL = {
+    "real": None,
+    "voice": None,
+    "blend": "blend",
+    "flicker": "flicker",
+    "lipsync": "lipsync",
+    "blend-voice": "blend",
+    "flicker-voice": "flicker",
+    "lipsync-voice": "lipsync"
+}
 METHODS = tuple(VISUAL)
 
 
 def category(method):
   fake_video = VISUAL[method] is not None
   fake_audio = method == "voice" or method.endswith("-voice")
-  return (("FakeVideo" if fake_video else "RealVideo") + "-"
-          + ("FakeAudio" if fake_audio else "RealAudio")), fake_video, fake_audio
+  return (("FakeVideo" if fake_video else "RealVideo") + "-" +
+          ("FakeAudio" if fake_audio else "RealAudio")), fake_video, fake_audio
 
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
   """What stays fixed for one synthetic person: look, voice and camera."""
   seed: int
-  scale: float          # head square side / frame side
+  scale: float  # head square side / frame side
   brightness: float
-  tint: tuple           # per-channel colour cast
-  background: tuple     # two RGB colours of the background gradient
-  f0: float             # voice pitch, Hz
-  formants: tuple       # two formant centres, Hz
+  tint: tuple  # per-channel colour cast
+  background: tuple  # two RGB colours of the background gradient
+  f0: float  # voice pitch, Hz
+  formants: tuple  # two formant centres, Hz
 
 
 def make_identity(seed):
   r = np.random.default_rng([seed, 0])
-  return Identity(seed=seed, scale=float(r.uniform(0.85, 1.05)),
-                  brightness=float(r.uniform(0.85, 1.15)),
-                  tint=tuple(float(x) for x in r.uniform(0.93, 1.07, 3)),
-                  background=tuple(tuple(int(c) for c in r.integers(20, 235, 3)) for _ in range(2)),
-                  f0=float(r.uniform(100, 220)),
-                  formants=(float(r.uniform(500, 850)), float(r.uniform(1100, 2100))))
+  return Identity(
+      seed=seed,
+      scale=float(r.uniform(0.85, 1.05)),
+      brightness=float(r.uniform(0.85, 1.15)),
+      tint=tuple(float(x) for x in r.uniform(0.93, 1.07, 3)),
+      background=tuple(tuple(int(c) for c in r.integers(20, 235, 3)) for _ in range(2)),
+      f0=float(r.uniform(100, 220)),
+      formants=(float(r.uniform(500, 850)), float(r.uniform(1100, 2100))))
 
 
 _PHOTO = None
@@ -78,7 +87,7 @@ def syllable_envelope(duration, rate, rng):
   while onset < duration:
     length = rng.uniform(0.12, 0.26)
     inside = (t >= onset) & (t < onset + length)
-    env[inside] += rng.uniform(0.6, 1.0) * np.sin(np.pi * (t[inside] - onset) / length) ** 2
+    env[inside] += rng.uniform(0.6, 1.0) * np.sin(np.pi * (t[inside] - onset) / length)**2
     onset += length + rng.exponential(0.12) + 0.03
   return np.clip(env, 0.0, 1.0)
 
@@ -95,8 +104,8 @@ def voice(env, identity, fake, rng):
     f0 = identity.f0 * (1 + 0.03 * np.sin(2 * np.pi * 5.5 * t) + 0.04 * drift)
     harmonics = range(1, 30)
     f1, f2 = identity.formants
-    weight = lambda f: (np.exp(-((f - f1) / 180) ** 2) + 0.7 * np.exp(-((f - f2) / 250) ** 2)
-                        + 0.05) / np.sqrt(f / identity.f0)
+    weight = lambda f: (np.exp(-((f - f1) / 180)**2) + 0.7 * np.exp(-(
+        (f - f2) / 250)**2) + 0.05) / np.sqrt(f / identity.f0)
   phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
   signal = np.zeros_like(t)
   for h in harmonics:
@@ -112,7 +121,7 @@ def voice(env, identity, fake, rng):
 
 def _ellipse(shape, cy, cx, ry, rx, feather):
   yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
-  d = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+  d = np.sqrt(((yy - cy) / ry)**2 + ((xx - cx) / rx)**2)
   return np.clip((1.0 - d) * min(ry, rx) / feather + 0.5, 0.0, 1.0)
 
 
@@ -125,8 +134,8 @@ def _draw_mouth(head, opening):
   ry = 1.0 + 9.0 * opening
   top, left = int(cy) - 16, int(cx - half) - 4
   window = head[top:top + 36, left:left + int(2 * half) + 8]
-  mask = _ellipse(window.shape, cy + 0.3 * ry - top, cx - left, ry,
-                  half * (0.55 + 0.25 * opening), 1.2)[..., None]
+  mask = _ellipse(window.shape, cy + 0.3 * ry - top, cx - left, ry, half * (0.55 + 0.25 * opening),
+                  1.2)[..., None]
   out = head.copy()
   out[top:top + 36, left:left + int(2 * half) + 8] = window * (1 - mask) + _MOUTH_COLOUR * mask
   return out
@@ -146,8 +155,10 @@ class Blender:
     self.mask = _ellipse((_CROP[2], _CROP[2]), cy, cx, ry, rx, 5.0)[..., None]
 
     # The swapped-in face is made once per video; its mouth is drawn per frame.
-    self.swapped = ndimage.shift(ndimage.gaussian_filter(_photo(), (self.sigma, self.sigma, 0)),
-                                 (*self.offset, 0), order=1, mode="nearest") * self.gain
+    self.swapped = ndimage.shift(
+        ndimage.gaussian_filter(_photo(), (self.sigma, self.sigma, 0)), (*self.offset, 0),
+        order=1,
+        mode="nearest") * self.gain
 
   def __call__(self, head, opening, strength):
     m = self.mask * strength
@@ -166,8 +177,8 @@ def render(identity, method, video_seed, duration, fps, size):
   # Mouth opening per frame: the envelope averaged over the frame's time span.
   opening = mouth_env[:n * (mouth_env.size // n)].reshape(n, -1).mean(1)
   blender = Blender(rng) if cue in ("blend", "flicker") else None
-  strength = (rng.uniform(0.0, 1.0, n) ** 0.7 if cue == "flicker"
-              else np.full(n, rng.uniform(0.85, 1.0)))
+  strength = (
+      rng.uniform(0.0, 1.0, n)**0.7 if cue == "flicker" else np.full(n, rng.uniform(0.85, 1.0)))
   sway = rng.uniform(0.02, 0.06, 2) * size
   freq = rng.uniform(0.2, 0.6, 2)
   phase = rng.uniform(0, 2 * np.pi, 3)
@@ -188,8 +199,8 @@ def render(identity, method, video_seed, duration, fps, size):
     scale = identity.scale * size / side * (1 + zoom_amp * np.sin(2 * np.pi * 0.3 * t + phase[2]))
     shift = (size - side * scale) / 2 + sway * np.sin(2 * np.pi * freq * t + phase[:2])
     tf = transform.AffineTransform(scale=scale, translation=(shift[1], shift[0]))
-    placed = transform.warp(head, tf.inverse, output_shape=(size, size), order=1, cval=0.0,
-                            preserve_range=True)
+    placed = transform.warp(
+        head, tf.inverse, output_shape=(size, size), order=1, cval=0.0, preserve_range=True)
     alpha = placed[..., 3:]
     frame = placed[..., :3] * alpha + background * (1 - alpha)
     frames[i] = np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)

@@ -35,19 +35,19 @@ from synthetic_av import render
 
 @dataclasses.dataclass(eq=False)
 class SyntheticConfig(builder_lib.VideoConfig):
-  identities: tuple = (14, 5, 5)     # synthetic people in train, validation, test
-  copies: tuple = ()                 # (method, videos per person); default: one of each
-  duration: float = 1.6              # seconds
+  identities: tuple = (14, 5, 5)  # synthetic people in train, validation, test
+  copies: tuple = ()  # (method, videos per person); default: one of each
+  duration: float = 1.6  # seconds
   fps: int = 25
-  size: int = 144                    # frame side, pixels
+  size: int = 144  # frame side, pixels
   seed: int = 0
 
 
 _ALL_ONCE = tuple((m, 1) for m in render.METHODS)
 # Twice the real-video and blended methods: the quickstart task (blend against real video)
 # then has 20 test videos a class in `small`.
-_QUICKSTART_HEAVY = tuple((m, 2 if m in ("real", "voice", "blend", "blend-voice") else 1)
-                          for m in render.METHODS)
+_QUICKSTART_HEAVY = tuple(
+    (m, 2 if m in ("real", "voice", "blend", "blend-voice") else 1) for m in render.METHODS)
 
 # Three real videos a person: a learned fusion is fitted on validation, where one fully real
 # video in eight would leave it a handful of negatives.
@@ -61,36 +61,58 @@ class Builder(builder_lib.ManualVideoBuilder):
   RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIGS = [
       SyntheticConfig(
-          name="small", identities=(14, 5, 5), copies=_QUICKSTART_HEAVY,
+          name="small",
+          identities=(14, 5, 5),
+          copies=_QUICKSTART_HEAVY,
           media=MediaConfig(num_frames=8, face_size=128, mouth_size=64),
           description="288 videos of 1.6 s at 144 px; 8 frames of 128 px faces each. "
-                      "Builds in about 2 minutes on 2 cores."),
+          "Builds in about 2 minutes on 2 cores."),
       SyntheticConfig(
-          name="large", identities=(60, 20, 20), copies=tuple((m, 2) for m in render.METHODS),
-          duration=4.0, size=256, media=MediaConfig(num_frames=32),
+          name="large",
+          identities=(60, 20, 20),
+          copies=tuple((m, 2) for m in render.METHODS),
+          duration=4.0,
+          size=256,
+          media=MediaConfig(num_frames=32),
           description="1600 videos of 4 s at 256 px; 32 frames of 256 px faces each."),
       SyntheticConfig(
-          name="tiny", identities=(2, 2, 2), copies=_ALL_ONCE, duration=1.0, size=128,
+          name="tiny",
+          identities=(2, 2, 2),
+          copies=_ALL_ONCE,
+          duration=1.0,
+          size=128,
           media=MediaConfig(num_frames=4, face_size=64, mouth_size=32),
           description="48 videos of 1 s: a smoke test of the whole pipeline in seconds."),
       # Consecutive frames (one run of clip_len at 25 fps) for the temporal and lip-sync
       # branches: `even` sampling puts frames ~0.2 s apart, too far for flicker or lip motion.
       SyntheticConfig(
-          name="tiny_clips", identities=(2, 2, 2), copies=_ALL_ONCE, duration=1.0, size=128,
-          media=MediaConfig(num_frames=8, sampling="clips", clip_len=8, face_size=64,
-                            mouth_size=32),
+          name="tiny_clips",
+          identities=(2, 2, 2),
+          copies=_ALL_ONCE,
+          duration=1.0,
+          size=128,
+          media=MediaConfig(
+              num_frames=8, sampling="clips", clip_len=8, face_size=64, mouth_size=32),
           description="48 videos of 1 s; 8 consecutive frames of 64 px faces each."),
       # The fusion proof test (tests/test_synthetic_fusion.py): enough people that every branch
       # can learn its cue and be scored on unseen ones, small enough to build in about a minute.
       SyntheticConfig(
-          name="proof_clips", identities=(6, 3, 3), copies=_PROOF, duration=1.0, size=128,
-          media=MediaConfig(num_frames=16, sampling="clips", clip_len=8, face_size=48,
-                            mouth_size=32),
+          name="proof_clips",
+          identities=(6, 3, 3),
+          copies=_PROOF,
+          duration=1.0,
+          size=128,
+          media=MediaConfig(
+              num_frames=16, sampling="clips", clip_len=8, face_size=48, mouth_size=32),
           description="120 videos of 1 s; 2 runs of 8 consecutive frames of 48 px faces each."),
       SyntheticConfig(
-          name="small_clips", identities=(14, 5, 5), copies=_ALL_ONCE, duration=1.6, size=144,
-          media=MediaConfig(num_frames=16, sampling="clips", clip_len=16, face_size=64,
-                            mouth_size=32),
+          name="small_clips",
+          identities=(14, 5, 5),
+          copies=_ALL_ONCE,
+          duration=1.6,
+          size=144,
+          media=MediaConfig(
+              num_frames=16, sampling="clips", clip_len=16, face_size=64, mouth_size=32),
           description="192 videos of 1.6 s; 16 consecutive frames of 64 px faces each."),
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "small"
@@ -98,9 +120,11 @@ class Builder(builder_lib.ManualVideoBuilder):
 
   def extra_features(self):
     real_fake = ["real", "fake"]
-    return {"video_label": tfds.features.ClassLabel(names=real_fake),
-            "audio_label": tfds.features.ClassLabel(names=real_fake),
-            "category": tfds.features.Text()}
+    return {
+        "video_label": tfds.features.ClassLabel(names=real_fake),
+        "audio_label": tfds.features.ClassLabel(names=real_fake),
+        "category": tfds.features.Text()
+    }
 
   def source_dir(self, dl_manager):
     root = epath.Path(dl_manager.download_dir) / "synthetic_av" / self.builder_config.name
@@ -114,8 +138,11 @@ class Builder(builder_lib.ManualVideoBuilder):
       # `tfds build` (or the training code) put on the parent's sys.path.
       datasets_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
       with context.Pool(workers, initializer=site.addsitedir, initargs=(datasets_dir,)) as pool:
-        for _ in tqdm.tqdm(pool.imap_unordered(_render_one, args), total=len(args),
-                           desc="rendering videos", unit="video"):
+        for _ in tqdm.tqdm(
+            pool.imap_unordered(_render_one, args),
+            total=len(args),
+            desc="rendering videos",
+            unit="video"):
           pass
     return root
 
@@ -132,12 +159,16 @@ class Builder(builder_lib.ManualVideoBuilder):
           cat, fake_video, fake_audio = render.category(method)
           for k in range(copies):
             video_id = f"{cat}/{source_id}_{method}_{k}.mp4"
-            items.append(Item(
-                split=split, video_id=video_id, path=os.fspath(root / video_id),
-                label="fake" if fake_video or fake_audio else "real", method=method,
-                source_id=source_id,
-                extra=(("video_label", "fake" if fake_video else "real"),
-                       ("audio_label", "fake" if fake_audio else "real"), ("category", cat))))
+            items.append(
+                Item(
+                    split=split,
+                    video_id=video_id,
+                    path=os.fspath(root / video_id),
+                    label="fake" if fake_video or fake_audio else "real",
+                    method=method,
+                    source_id=source_id,
+                    extra=(("video_label", "fake" if fake_video else "real"),
+                           ("audio_label", "fake" if fake_audio else "real"), ("category", cat))))
     return items
 
   def index(self, manual_dir):

@@ -95,7 +95,7 @@ def matmul_peak(sizes, repeats=5):
     for _ in range(repeats):
       t = time.perf_counter()
       f(a).block_until_ready()
-      best = max(best, 2 * n ** 3 / (time.perf_counter() - t))
+      best = max(best, 2 * n**3 / (time.perf_counter() - t))
   return best
 
 
@@ -117,8 +117,8 @@ def spec_field(spec, name, fallback, notes):
   """spec.<name>, or `fallback` (noted) where this ModelSpec has no such field."""
   if hasattr(spec, name):
     return getattr(spec, name)
-  notes.append(f"ModelSpec has no field {name!r}"
-               + (f"; used {fallback!r}" if fallback is not None else ""))
+  notes.append(f"ModelSpec has no field {name!r}" +
+               (f"; used {fallback!r}" if fallback is not None else ""))
   return fallback
 
 
@@ -179,15 +179,16 @@ def benchmark(name, args, peak, peak_source, model_fields):
   tx = state_lib.make_optimizer(config.optimizer, total)
   example = views.model_arg(source.example_inputs(), view)
   t = time.perf_counter()
-  state = jax.jit(lambda: state_lib.create_state(model, tx, size, config.seed, example),
-                  out_shardings=rep)()
+  state = jax.jit(
+      lambda: state_lib.create_state(model, tx, size, config.seed, example), out_shardings=rep)()
   rng = jax.jit(lambda: jax.random.key(config.seed + 1), out_shardings=rep)()
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
   order = input_lib.TrainOrder(source.labels, batch, config.seed, config.data.balance_classes)
   workers = input_lib.pipeline.workers(config.data)
-  batches = iter(input_lib.TrainBatches(source, order, 0, total, data, workers,
-                                        config.data.prefetch, config.augment))
+  batches = iter(
+      input_lib.TrainBatches(source, order, 0, total, data, workers, config.data.prefetch,
+                             config.augment))
   t = time.perf_counter()
   _, first, _ = next(batches)  # waits for the workers to start: not part of the input wait
   first_batch_s = time.perf_counter() - t
@@ -238,23 +239,41 @@ def benchmark(name, args, peak, peak_source, model_fields):
   jax.block_until_ready(scores)
   infer_s = (time.perf_counter() - start) / args.steps
 
-  return {"model": name, "size": size, "batch": batch, "devices": devices,
-          "device_kind": jax.devices()[0].device_kind,
-          "train_examples_per_s": batch / train_s,
-          "train_examples_per_s_per_device": batch / train_s / devices,
-          "infer_examples_per_s": batch / infer_s,
-          "mfu": flops / train_s / peak, "peak_flops": peak, "peak_source": peak_source,
-          "train_flops_per_example": flops / args.batch_per_device,
-          "compile_s": compile_s, "input_wait_frac": wait / (train_s * args.steps),
-          # Extras.
-          "infer_examples_per_s_per_device": batch / infer_s / devices,
-          "batch_per_device": args.batch_per_device, "train_step_s": train_s,
-          "infer_step_s": infer_s, "infer_compile_s": infer_compile_s,
-          "train_flops_per_device_step": flops, "flops_source": flops_source,
-          "platform": jax.devices()[0].platform, "dtype": config.compute_dtype,
-          "model_fields": dict(model_fields), "data": source.name, "workers": workers,
-          "steps": args.steps, "warmup": args.warmup, "open_s": open_s, "init_s": init_s,
-          "first_batch_s": first_batch_s, "notes": notes}
+  return {
+      "model": name,
+      "size": size,
+      "batch": batch,
+      "devices": devices,
+      "device_kind": jax.devices()[0].device_kind,
+      "train_examples_per_s": batch / train_s,
+      "train_examples_per_s_per_device": batch / train_s / devices,
+      "infer_examples_per_s": batch / infer_s,
+      "mfu": flops / train_s / peak,
+      "peak_flops": peak,
+      "peak_source": peak_source,
+      "train_flops_per_example": flops / args.batch_per_device,
+      "compile_s": compile_s,
+      "input_wait_frac": wait / (train_s * args.steps),
+      # Extras.
+      "infer_examples_per_s_per_device": batch / infer_s / devices,
+      "batch_per_device": args.batch_per_device,
+      "train_step_s": train_s,
+      "infer_step_s": infer_s,
+      "infer_compile_s": infer_compile_s,
+      "train_flops_per_device_step": flops,
+      "flops_source": flops_source,
+      "platform": jax.devices()[0].platform,
+      "dtype": config.compute_dtype,
+      "model_fields": dict(model_fields),
+      "data": source.name,
+      "workers": workers,
+      "steps": args.steps,
+      "warmup": args.warmup,
+      "open_s": open_s,
+      "init_s": init_s,
+      "first_batch_s": first_batch_s,
+      "notes": notes
+  }
 
 
 def label(r):
@@ -272,26 +291,39 @@ def table_row(r):
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--models", help=f"comma-separated registered models (default: "
-                                  f"{','.join(DEFAULT_MODELS)}; --tiny: meso4,vit_b16)")
+  p.add_argument(
+      "--models",
+      help=f"comma-separated registered models (default: "
+      f"{','.join(DEFAULT_MODELS)}; --tiny: meso4,vit_b16)")
   p.add_argument("--batch_per_device", type=int, help="default 64 (--tiny: 2)")
   p.add_argument("--steps", type=int, help="timed steps (default 20; --tiny: 2)")
-  p.add_argument("--warmup", type=int, help="untimed steps first, the compiled one included "
-                                            "(default 2; --tiny: 1)")
-  p.add_argument("--size", type=int, help="input pixels for every model (default: each spec's "
-                                          "default_size; --tiny: 32)")
+  p.add_argument(
+      "--warmup",
+      type=int,
+      help="untimed steps first, the compiled one included "
+      "(default 2; --tiny: 1)")
+  p.add_argument(
+      "--size",
+      type=int,
+      help="input pixels for every model (default: each spec's "
+      "default_size; --tiny: 32)")
   p.add_argument("--data_config", help="synthetic_av config (default small; --tiny: tiny)")
-  p.add_argument("--data_dir", default=str(DEFAULT_DATA_DIR),
-                 help="where the benchmark's dataset is prepared (once)")
+  p.add_argument(
+      "--data_dir",
+      default=str(DEFAULT_DATA_DIR),
+      help="where the benchmark's dataset is prepared (once)")
   p.add_argument("--workers", type=int, help="Grain reader processes (default: every core)")
   p.add_argument("--json", help="write the records to this file")
-  p.add_argument("--tiny", action="store_true",
-                 help="CI smoke run on CPU: meso4 and a narrow vit_b16 at 32 px, batch 2 per "
-                      "device, 2 steps, synthetic_av/tiny")
+  p.add_argument(
+      "--tiny",
+      action="store_true",
+      help="CI smoke run on CPU: meso4 and a narrow vit_b16 at 32 px, batch 2 per "
+      "device, 2 steps, synthetic_av/tiny")
   args = p.parse_args()
   tiny = args.tiny
-  names = (args.models.split(",") if args.models
-           else ["meso4", "vit_b16"] if tiny else list(DEFAULT_MODELS))
+  names = (
+      args.models.split(",")
+      if args.models else ["meso4", "vit_b16"] if tiny else list(DEFAULT_MODELS))
   args.batch_per_device = args.batch_per_device or (2 if tiny else 64)
   args.steps = args.steps or (2 if tiny else 20)
   args.warmup = max(1, args.warmup if args.warmup is not None else (1 if tiny else 2))
@@ -308,13 +340,15 @@ def main():
 
   device = jax.devices()[0]
   peak, peak_source, peak_note = device_peak(tiny)
-  print(f"jax {jax.__version__}: {jax.device_count()} x {device.device_kind} "
-        f"({device.platform}), {jax.process_count()} process(es); bfloat16, batch "
-        f"{args.batch_per_device} per device; {args.warmup} warm-up + {args.steps} timed steps",
-        flush=True)
+  print(
+      f"jax {jax.__version__}: {jax.device_count()} x {device.device_kind} "
+      f"({device.platform}), {jax.process_count()} process(es); bfloat16, batch "
+      f"{args.batch_per_device} per device; {args.warmup} warm-up + {args.steps} timed steps",
+      flush=True)
   print(f"peak bf16: {peak / 1e12:.4g} TFLOP/s per device ({peak_note})", flush=True)
-  print(f"data: synthetic_av/{args.data_config} in {args.data_dir} (prepared on first use)",
-        flush=True)
+  print(
+      f"data: synthetic_av/{args.data_config} in {args.data_dir} (prepared on first use)",
+      flush=True)
 
   records, failed = [], {}
   for name in names:
@@ -329,9 +363,11 @@ def main():
     records.append(r)
     for note in r["notes"]:
       print(f"{name}: note: {note}", flush=True)
-    print(f"{name}: done ({r['data']}, {r['workers']} workers; opening the split "
-          f"{r['open_s']:.1f} s, state init {r['init_s']:.1f} s, first batch "
-          f"{r['first_batch_s']:.1f} s)", flush=True)
+    print(
+        f"{name}: done ({r['data']}, {r['workers']} workers; opening the split "
+        f"{r['open_s']:.1f} s, state init {r['init_s']:.1f} s, first batch "
+        f"{r['first_batch_s']:.1f} s)",
+        flush=True)
     gc.collect()
 
   print(f"\n{jax.device_count()} x {device.device_kind}, bfloat16; peak "
@@ -346,11 +382,22 @@ def main():
   sys.stdout.flush()
 
   if args.json:
-    out = {"records": records, "failed": failed, "device_kind": device.device_kind,
-           "platform": device.platform, "devices": jax.device_count(), "peak_flops": peak,
-           "peak_source": peak_source, "peak_note": peak_note, "jax": jax.__version__,
-           "dtype": "bfloat16", "batch_per_device": args.batch_per_device,
-           "steps": args.steps, "warmup": args.warmup, "data_config": args.data_config}
+    out = {
+        "records": records,
+        "failed": failed,
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "devices": jax.device_count(),
+        "peak_flops": peak,
+        "peak_source": peak_source,
+        "peak_note": peak_note,
+        "jax": jax.__version__,
+        "dtype": "bfloat16",
+        "batch_per_device": args.batch_per_device,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "data_config": args.data_config
+    }
     with open(args.json, "w") as f:
       json.dump(out, f, indent=2)
   if failed:

@@ -54,8 +54,9 @@ def data_config(config_name, data_dir, workers):
 def augment_config(augmented):
   from fakedetect_jax import config_lib
   a = config_lib.base_config().augment
-  a.update(dict(sbi=0.5, **dict.fromkeys(DISTORTIONS, 0.1)) if augmented
-           else dict(sbi=0.0, **dict.fromkeys(DISTORTIONS, 0.0)))
+  a.update(
+      dict(sbi=0.5, **dict.fromkeys(DISTORTIONS, 0.1)
+          ) if augmented else dict(sbi=0.0, **dict.fromkeys(DISTORTIONS, 0.0)))
   return a
 
 
@@ -125,8 +126,11 @@ def throughput(source, workers, augmented, batch, warmup, steps, tail, seed=0):
   arrivals = np.asarray(arrivals)
   wall = arrivals[-1] - arrivals[0]
   slope = np.polyfit(np.arange(len(arrivals)), arrivals, 1)[0] if steps >= 8 else wall / steps
-  out = {"examples_per_s": batch / slope, "window_examples_per_s": batch * steps / wall,
-         "window_s": wall}
+  out = {
+      "examples_per_s": batch / slope,
+      "window_examples_per_s": batch * steps / wall,
+      "window_s": wall
+  }
   if cpu0 is not None:
     n = batch * steps
     out["main_cpu_ms_per_example"] = 1e3 * (cpu1[0] - cpu0[0]) / n
@@ -172,8 +176,7 @@ def profile_rows(source, rows, repeats=1):
   # balanced order puts those at about half the rows).
   real = float(np.mean(source.labels == 0))
   balanced = 0.5 if 0 < real < 1 else real
-  out["expected_augment"] = (0.5 * balanced * out["sbi"]
-                             + sum(0.1 * out[k] for k in DISTORTIONS))
+  out["expected_augment"] = (0.5 * balanced * out["sbi"] + sum(0.1 * out[k] for k in DISTORTIONS))
   return out
 
 
@@ -187,14 +190,18 @@ def load_average():
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--json", help="write the figures to this file")
-  p.add_argument("--tiny", action="store_true",
-                 help="CI smoke run: tiny config, few steps, one round (seconds)")
-  p.add_argument("--data_dir", default=str(DEFAULT_DATA_DIR),
-                 help="where the benchmark's dataset is prepared (once)")
+  p.add_argument(
+      "--tiny",
+      action="store_true",
+      help="CI smoke run: tiny config, few steps, one round (seconds)")
+  p.add_argument(
+      "--data_dir",
+      default=str(DEFAULT_DATA_DIR),
+      help="where the benchmark's dataset is prepared (once)")
   p.add_argument("--batch", type=int, default=32)
   p.add_argument("--steps", type=int, help="timed steps per run (default 160; --tiny 2)")
-  p.add_argument("--warmup", type=int,
-                 help="discarded steps per run and worker (default 24; --tiny 1)")
+  p.add_argument(
+      "--warmup", type=int, help="discarded steps per run and worker (default 24; --tiny 1)")
   p.add_argument("--rounds", type=int, help="alternating rounds of every setting (default 2)")
   p.add_argument("--profile_rows", type=int, help="rows for the per-row profile (default 64)")
   args = p.parse_args()
@@ -208,12 +215,16 @@ def main():
 
   t = time.perf_counter()
   source = open_train(config_name, args.data_dir)
-  print(f"{source.name}: {len(source)} train rows of {FACE_SIZE} px faces "
-        f"({time.perf_counter() - t:.1f} s to open; data in {args.data_dir})", flush=True)
+  print(
+      f"{source.name}: {len(source)} train rows of {FACE_SIZE} px faces "
+      f"({time.perf_counter() - t:.1f} s to open; data in {args.data_dir})",
+      flush=True)
   import jax
   import numpy as np
-  print(f"jax {jax.__version__}, {jax.devices()[0].platform}; cores {os.cpu_count()}; "
-        f"load average {load_average()}", flush=True)
+  print(
+      f"jax {jax.__version__}, {jax.devices()[0].platform}; cores {os.cpu_count()}; "
+      f"load average {load_average()}",
+      flush=True)
 
   rows = np.random.default_rng(0).choice(len(source), min(n_profile, len(source)), replace=False)
   t = time.perf_counter()
@@ -230,38 +241,56 @@ def main():
     for kind, w in settings:
       t = time.perf_counter()
       # Each worker reads ahead with a pool of threads: warm-up and tail cover that depth.
-      got = throughput(source, w, kind == "augmented", args.batch, warmup * w, steps,
-                       tail * w, seed=r)
+      got = throughput(
+          source, w, kind == "augmented", args.batch, warmup * w, steps, tail * w, seed=r)
       runs[f"{kind}_w{w}"].append(got)
       cpu = (f"; worker CPU {got['worker_cpu_ms_per_example']:.2f} ms/example, main "
              f"{got['main_cpu_ms_per_example']:.2f}, worker cores {got['worker_cores_used']:.2f}"
              if "worker_cpu_ms_per_example" in got else "")
-      print(f"round {r + 1}: {kind:9s} workers={w}: {got['examples_per_s']:7.1f} examples/s "
-            f"(window {got['window_examples_per_s']:.1f}{cpu}; run "
-            f"{time.perf_counter() - t:.1f} s; load {load_average()})", flush=True)
+      print(
+          f"round {r + 1}: {kind:9s} workers={w}: {got['examples_per_s']:7.1f} examples/s "
+          f"(window {got['window_examples_per_s']:.1f}{cpu}; run "
+          f"{time.perf_counter() - t:.1f} s; load {load_average()})",
+          flush=True)
   med = {k: statistics.median(g["examples_per_s"] for g in v) for k, v in runs.items()}
   # Load-independent capacity: examples per CPU-second of the worker processes (what one
   # worker gives with a core of its own), and what the consumer (this process) spends.
-  per_cpu = {k: statistics.median(1e3 / g["worker_cpu_ms_per_example"] for g in v)
-             for k, v in runs.items() if all(g.get("worker_cpu_ms_per_example") for g in v)}
+  per_cpu = {
+      k: statistics.median(1e3 / g["worker_cpu_ms_per_example"] for g in v)
+      for k, v in runs.items()
+      if all(g.get("worker_cpu_ms_per_example") for g in v)
+  }
   plain_workers = max((1, 2), key=lambda w: med[f"plain_w{w}"])  # the faster
-  result = {"augmented_examples_per_s": {"1": med["augmented_w1"], "2": med["augmented_w2"]},
-            "plain_examples_per_s": med[f"plain_w{plain_workers}"],
-            "plain_workers": plain_workers,
-            "plain_examples_per_s_by_workers": {"1": med["plain_w1"], "2": med["plain_w2"]},
-            "augmented_scaling_1_to_2": med["augmented_w2"] / med["augmented_w1"],
-            "examples_per_worker_cpu_s": per_cpu,
-            "per_row_ms": profile,
-            "runs": runs,
-            "batch": args.batch, "image_size": FACE_SIZE, "steps": steps, "warmup": warmup,
-            "tail": tail,
-            "rounds": rounds, "dataset": source.name, "load_average": load_average(),
-            "cores": os.cpu_count()}
+  result = {
+      "augmented_examples_per_s": {
+          "1": med["augmented_w1"],
+          "2": med["augmented_w2"]
+      },
+      "plain_examples_per_s": med[f"plain_w{plain_workers}"],
+      "plain_workers": plain_workers,
+      "plain_examples_per_s_by_workers": {
+          "1": med["plain_w1"],
+          "2": med["plain_w2"]
+      },
+      "augmented_scaling_1_to_2": med["augmented_w2"] / med["augmented_w1"],
+      "examples_per_worker_cpu_s": per_cpu,
+      "per_row_ms": profile,
+      "runs": runs,
+      "batch": args.batch,
+      "image_size": FACE_SIZE,
+      "steps": steps,
+      "warmup": warmup,
+      "tail": tail,
+      "rounds": rounds,
+      "dataset": source.name,
+      "load_average": load_average(),
+      "cores": os.cpu_count()
+  }
   print(f"\n| input path (batch {args.batch}, {FACE_SIZE} px) | workers | examples/s "
         f"| examples per worker CPU-s |")
   print("|---|---|---|---|")
-  for key, label, w in (("augmented_w1", "augmented (sbi 0.5, distortions 0.1)", 1),
-                        ("augmented_w2", "augmented (sbi 0.5, distortions 0.1)", 2),
+  for key, label, w in (("augmented_w1", "augmented (sbi 0.5, distortions 0.1)",
+                         1), ("augmented_w2", "augmented (sbi 0.5, distortions 0.1)", 2),
                         ("plain_w1", "plain", 1), ("plain_w2", "plain", 2)):
     cap = f"{per_cpu[key]:.1f}" if key in per_cpu else "-"
     print(f"| {label} | {w} | {med[key]:.1f} | {cap} |")

@@ -54,6 +54,7 @@ def main():
     r, extras = clip.analyse(det, path, explain=True)
     clip.contact_sheet(r, extras["crops"], extras["heat"])
     clip.score_plot(r)
+
   timed(explained)  # compiles Grad-CAM
   warm_x = statistics.median(timed(explained)[0] for _ in range(args.repeats))
 
@@ -64,8 +65,8 @@ def main():
   print("| stage | seconds | x bare decode |")
   print("|---|---|---|")
   for name, s in (("bare decode (every frame)", decode), ("load detector", load),
-                  ("first predict (cold)", first), ("warm predict", warm),
-                  ("warm predict + explain", warm_x)):
+                  ("first predict (cold)", first), ("warm predict",
+                                                    warm), ("warm predict + explain", warm_x)):
     print(f"| {name} | {s:.2f} | {s / decode:.2f} |")
 
 

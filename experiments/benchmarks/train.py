@@ -38,12 +38,15 @@ def _source(name, n, size, rng):
     return sources.in_memory({"image": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)},
                              labels, view)
   t = CLIP_LEN
-  inputs = {"frames": rng.integers(0, 256, (n, t, size, size, 3), dtype=np.uint8),
-            "mouth": rng.integers(0, 256, (n, t, MOUTH, MOUTH), dtype=np.uint8),
-            "audio": rng.normal(size=(n, t, MEL_WINDOW, 80)).astype(np.float32),
-            "audio_valid": np.ones((n, t, MEL_WINDOW), np.uint8),
-            "has_audio": np.ones((n,), np.uint8), "face_found": np.ones((n, t), np.uint8),
-            "eye_aspect_ratio": np.full((n, t), 0.3, np.float32)}
+  inputs = {
+      "frames": rng.integers(0, 256, (n, t, size, size, 3), dtype=np.uint8),
+      "mouth": rng.integers(0, 256, (n, t, MOUTH, MOUTH), dtype=np.uint8),
+      "audio": rng.normal(size=(n, t, MEL_WINDOW, 80)).astype(np.float32),
+      "audio_valid": np.ones((n, t, MEL_WINDOW), np.uint8),
+      "has_audio": np.ones((n,), np.uint8),
+      "face_found": np.ones((n, t), np.uint8),
+      "eye_aspect_ratio": np.full((n, t), 0.3, np.float32)
+  }
   return sources.in_memory({k: inputs[k] for k in views.STORED_KEYS[view]}, labels, view)
 
 
@@ -53,7 +56,7 @@ def matmul_peak(n=2048, repeats=5):
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
   best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
-  return 2 * n ** 3 / best
+  return 2 * n**3 / best
 
 
 def _timed(fn):
@@ -81,8 +84,7 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   source = _source(name, n, size, rng)
   config.data.view = source.view
   example = views.model_arg(source.example_inputs(), source.view)
-  state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0, example),
-                  out_shardings=rep)()
+  state = jax.jit(lambda: state_lib.create_state(model, tx, size, 0, example), out_shardings=rep)()
   order = input_lib.TrainOrder(source.labels, batch, 0)
   train_step = make_train_step(model, tx, config, mesh)
   key = jax.random.key(0)
@@ -108,27 +110,39 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   eval_compiled = eval_step.lower(state, images).compile()
   compile_s += time.perf_counter() - t
   eval_compiled(state, images).block_until_ready()
-  infer_s = min(_timed(lambda: eval_compiled(state, images).block_until_ready())
-                for _ in range(steps))
-  return {"model": name, "batch": batch, "size": size,
-          "train_examples_per_s": batch / train_s, "infer_examples_per_s": batch / infer_s,
-          "train_step_s": train_s, "compile_s": compile_s, "input_wait_frac": wait / (train_s * steps),
-          "train_flops_per_s": _flops(compiled) / train_s,
-          "infer_flops_per_s": _flops(eval_compiled) / infer_s}
+  infer_s = min(
+      _timed(lambda: eval_compiled(state, images).block_until_ready()) for _ in range(steps))
+  return {
+      "model": name,
+      "batch": batch,
+      "size": size,
+      "train_examples_per_s": batch / train_s,
+      "infer_examples_per_s": batch / infer_s,
+      "train_step_s": train_s,
+      "compile_s": compile_s,
+      "input_wait_frac": wait / (train_s * steps),
+      "train_flops_per_s": _flops(compiled) / train_s,
+      "infer_flops_per_s": _flops(eval_compiled) / infer_s
+  }
 
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--model", help="one registered model (default: all)")
   p.add_argument("--models", help="comma-separated registered models (default: all)")
-  p.add_argument("--batch", type=int, help="global batch (default: the spec's bench_batch, 32 "
-                                           "for MesoNets, else 8)")
+  p.add_argument(
+      "--batch",
+      type=int,
+      help="global batch (default: the spec's bench_batch, 32 "
+      "for MesoNets, else 8)")
   p.add_argument("--size", type=int, help="input pixels (default: the spec's bench_size)")
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   p.add_argument("--json", help="write the figures of --model to this file")
-  p.add_argument("--tiny", action="store_true",
-                 help="CI smoke run: --model (default meso4) at 32 px, batch 4, 2 steps")
+  p.add_argument(
+      "--tiny",
+      action="store_true",
+      help="CI smoke run: --model (default meso4) at 32 px, batch 4, 2 steps")
   args = p.parse_args()
   if args.tiny:
     args.model = args.model or (None if args.models else "meso4")
@@ -149,16 +163,19 @@ def main():
     r = benchmark(name, args.batch or spec.bench_batch, args.size or spec.bench_size, args.steps,
                   args.dtype)
     results.append(r)
-    print(f"| {name} | {r['batch']} | {r['size']} | {r['train_examples_per_s']:.1f} | "
-          f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "
-          f"{100 * r['input_wait_frac']:.1f}% | {r['train_flops_per_s'] / 1e9:.1f} G "
-          f"({100 * r['train_flops_per_s'] / peak:.0f}%) | {r['infer_flops_per_s'] / 1e9:.1f} G "
-          f"({100 * r['infer_flops_per_s'] / peak:.0f}%) |", flush=True)
+    print(
+        f"| {name} | {r['batch']} | {r['size']} | {r['train_examples_per_s']:.1f} | "
+        f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "
+        f"{100 * r['input_wait_frac']:.1f}% | {r['train_flops_per_s'] / 1e9:.1f} G "
+        f"({100 * r['train_flops_per_s'] / peak:.0f}%) | {r['infer_flops_per_s'] / 1e9:.1f} G "
+        f"({100 * r['infer_flops_per_s'] / peak:.0f}%) |",
+        flush=True)
   if args.json:
     r = results[0]
     with open(args.json, "w") as f:
       json.dump({k: r[k] for k in ("train_examples_per_s", "infer_examples_per_s", "compile_s")},
-                f, indent=2)
+                f,
+                indent=2)
 
 
 if __name__ == "__main__":

@@ -51,70 +51,79 @@ except ImportError:  # the Flax half still runs
 # Batches are the specs' bench_batch (models.REGISTRY): MesoNets 32, the others 8.
 MODELS = {"meso4": False, "mesoinception4": False, "xception": False, "efficientnet_b4": True}
 
-
 # ------------------------------------------------------------------------------------------
 # PyTorch models, from the papers (layer for layer the Keras models the Flax ones follow).
 
 if torch is not None:
 
   class TorchMeso4(nn.Module):
+
     def __init__(self, size=256):
       super().__init__()
       blocks, c = [], 3
       for f, k, p in ((8, 3, 2), (8, 5, 2), (16, 5, 2), (16, 5, 4)):
-        blocks += [nn.Conv2d(c, f, k, padding=k // 2), nn.ReLU(), nn.BatchNorm2d(f, eps=1e-3),
-                   nn.MaxPool2d(p, p, ceil_mode=True)]
+        blocks += [
+            nn.Conv2d(c, f, k, padding=k // 2),
+            nn.ReLU(),
+            nn.BatchNorm2d(f, eps=1e-3),
+            nn.MaxPool2d(p, p, ceil_mode=True)
+        ]
         c = f
       self.features = nn.Sequential(*blocks)
-      self.head = _MesoHead(16 * _ceil_div(size, 32) ** 2)
+      self.head = _MesoHead(16 * _ceil_div(size, 32)**2)
 
     def forward(self, x):
       return self.head(self.features(x))
 
   class _MesoHead(nn.Module):
+
     def __init__(self, n):
       super().__init__()
-      self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(n, 16),
-                               nn.LeakyReLU(0.1), nn.Dropout(0.5), nn.Linear(16, 1))
+      self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(n, 16), nn.LeakyReLU(0.1),
+                               nn.Dropout(0.5), nn.Linear(16, 1))
 
     def forward(self, x):
       return self.net(x)[:, 0]
 
   class _Inception(nn.Module):
+
     def __init__(self, c, a, b, cc, d):
       super().__init__()
       self.b1 = nn.Conv2d(c, a, 1)
       self.b2 = nn.Sequential(nn.Conv2d(c, b, 1), nn.ReLU(), nn.Conv2d(b, b, 3, padding=1))
-      self.b3 = nn.Sequential(nn.Conv2d(c, cc, 1), nn.ReLU(),
-                              nn.Conv2d(cc, cc, 3, padding=2, dilation=2))
-      self.b4 = nn.Sequential(nn.Conv2d(c, d, 1), nn.ReLU(),
-                              nn.Conv2d(d, d, 3, padding=3, dilation=3))
+      self.b3 = nn.Sequential(
+          nn.Conv2d(c, cc, 1), nn.ReLU(), nn.Conv2d(cc, cc, 3, padding=2, dilation=2))
+      self.b4 = nn.Sequential(
+          nn.Conv2d(c, d, 1), nn.ReLU(), nn.Conv2d(d, d, 3, padding=3, dilation=3))
 
     def forward(self, x):
-      return torch.cat([F.relu(self.b1(x)), F.relu(self.b2(x)), F.relu(self.b3(x)),
-                        F.relu(self.b4(x))], 1)
+      return torch.cat(
+          [F.relu(self.b1(x)),
+           F.relu(self.b2(x)),
+           F.relu(self.b3(x)),
+           F.relu(self.b4(x))], 1)
 
   class TorchMesoInception4(nn.Module):
+
     def __init__(self, size=256):
       super().__init__()
       self.features = nn.Sequential(
           _Inception(3, 1, 4, 4, 2), nn.BatchNorm2d(11, eps=1e-3),
-          nn.MaxPool2d(2, 2, ceil_mode=True),
-          _Inception(11, 2, 4, 4, 2), nn.BatchNorm2d(12, eps=1e-3),
-          nn.MaxPool2d(2, 2, ceil_mode=True),
+          nn.MaxPool2d(2, 2, ceil_mode=True), _Inception(11, 2, 4, 4, 2),
+          nn.BatchNorm2d(12, eps=1e-3), nn.MaxPool2d(2, 2, ceil_mode=True),
           nn.Conv2d(12, 16, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(16, eps=1e-3),
-          nn.MaxPool2d(2, 2, ceil_mode=True),
-          nn.Conv2d(16, 16, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(16, eps=1e-3),
-          nn.MaxPool2d(4, 4, ceil_mode=True))
-      self.head = _MesoHead(16 * _ceil_div(size, 32) ** 2)
+          nn.MaxPool2d(2, 2, ceil_mode=True), nn.Conv2d(16, 16, 5, padding=2), nn.ReLU(),
+          nn.BatchNorm2d(16, eps=1e-3), nn.MaxPool2d(4, 4, ceil_mode=True))
+      self.head = _MesoHead(16 * _ceil_div(size, 32)**2)
 
     def forward(self, x):
       return self.head(self.features(x))
 
   class _SepConv(nn.Sequential):
+
     def __init__(self, c, f):
-      super().__init__(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
-                       nn.Conv2d(c, f, 1, bias=False))
+      super().__init__(
+          nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, f, 1, bias=False))
 
   def _bn(c):
     return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
@@ -136,10 +145,11 @@ if torch is not None:
       return self.pool(y) + self.skip(x)
 
   class _XMiddle(nn.Module):
+
     def __init__(self, c=728):
       super().__init__()
-      self.layers = nn.ModuleList([nn.Sequential(nn.ReLU(), _SepConv(c, c), _bn(c))
-                                   for _ in range(3)])
+      self.layers = nn.ModuleList(
+          [nn.Sequential(nn.ReLU(), _SepConv(c, c), _bn(c)) for _ in range(3)])
 
     def forward(self, x):
       y = x
@@ -148,16 +158,18 @@ if torch is not None:
       return y + x
 
   class TorchXception(nn.Module):
+
     def __init__(self, size=256):
       super().__init__()
-      self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, bias=False), _bn(32), nn.ReLU(),
-                                nn.Conv2d(32, 64, 3, bias=False), _bn(64), nn.ReLU())
-      self.entry = nn.Sequential(_XBlock(64, 128, 128, False), _XBlock(128, 256, 256, True),
-                                 _XBlock(256, 728, 728, True))
+      self.stem = nn.Sequential(
+          nn.Conv2d(3, 32, 3, stride=2, bias=False), _bn(32), nn.ReLU(),
+          nn.Conv2d(32, 64, 3, bias=False), _bn(64), nn.ReLU())
+      self.entry = nn.Sequential(
+          _XBlock(64, 128, 128, False), _XBlock(128, 256, 256, True), _XBlock(256, 728, 728, True))
       self.middle = nn.Sequential(*[_XMiddle() for _ in range(8)])
       self.exit = _XBlock(728, 728, 1024, True)
-      self.top = nn.Sequential(_SepConv(1024, 1536), _bn(1536), nn.ReLU(),
-                               _SepConv(1536, 2048), _bn(2048), nn.ReLU())
+      self.top = nn.Sequential(
+          _SepConv(1024, 1536), _bn(1536), nn.ReLU(), _SepConv(1536, 2048), _bn(2048), nn.ReLU())
       self.drop, self.fc = nn.Dropout(0.5), nn.Linear(2048, 1)
 
     def forward(self, x):
@@ -165,16 +177,19 @@ if torch is not None:
       return self.fc(self.drop(x.mean((2, 3))))[:, 0]
 
   class _MBConv(nn.Module):
+
     def __init__(self, k, f_in, f_out, expand, stride, drop):
       super().__init__()
       f = f_in * expand
-      self.expand = (nn.Sequential(nn.Conv2d(f_in, f, 1, bias=False), _bn(f), nn.SiLU())
-                     if expand != 1 else nn.Identity())
-      self.dw = nn.Sequential(nn.Conv2d(f, f, k, stride, padding=k // 2, groups=f, bias=False),
-                              _bn(f), nn.SiLU())
+      self.expand = (
+          nn.Sequential(nn.Conv2d(f_in, f, 1, bias=False), _bn(f), nn.SiLU())
+          if expand != 1 else nn.Identity())
+      self.dw = nn.Sequential(
+          nn.Conv2d(f, f, k, stride, padding=k // 2, groups=f, bias=False), _bn(f), nn.SiLU())
       se = max(1, int(f_in * 0.25))
-      self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(f, se, 1), nn.SiLU(),
-                              nn.Conv2d(se, f, 1), nn.Sigmoid())
+      self.se = nn.Sequential(
+          nn.AdaptiveAvgPool2d(1), nn.Conv2d(f, se, 1), nn.SiLU(), nn.Conv2d(se, f, 1),
+          nn.Sigmoid())
       self.project = nn.Sequential(nn.Conv2d(f, f_out, 1, bias=False), _bn(f_out))
       self.residual = stride == 1 and f_in == f_out
       self.drop = drop
@@ -190,16 +205,19 @@ if torch is not None:
       return y
 
   class TorchEfficientNet(nn.Module):
+
     def __init__(self, variant="b4", size=256):
       super().__init__()
       from fakedetect_jax.models import efficientnet as eff
       width, depth, _, dropout = eff.VARIANTS[variant]
       stem = eff.round_filters(32, width)
-      self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, padding=1, bias=False), _bn(stem),
-                                nn.SiLU())
+      self.stem = nn.Sequential(
+          nn.Conv2d(3, stem, 3, 2, padding=1, bias=False), _bn(stem), nn.SiLU())
       plan = eff.block_plan(width, depth)
-      self.blocks = nn.Sequential(*[_MBConv(k, f_in, f_out, e, s, 0.2 * b / len(plan))
-                                    for b, (_, k, f_in, f_out, e, s) in enumerate(plan)])
+      self.blocks = nn.Sequential(*[
+          _MBConv(k, f_in, f_out, e, s, 0.2 * b / len(plan))
+          for b, (_, k, f_in, f_out, e, s) in enumerate(plan)
+      ])
       top = eff.round_filters(1280, width)
       self.top = nn.Sequential(nn.Conv2d(plan[-1][3], top, 1, bias=False), _bn(top), nn.SiLU())
       self.drop, self.fc = nn.Dropout(dropout), nn.Linear(top, 1)
@@ -208,8 +226,12 @@ if torch is not None:
       x = self.top(self.blocks(self.stem(x)))
       return self.fc(self.drop(x.mean((2, 3))))[:, 0]
 
-  TORCH_MODELS = {"meso4": TorchMeso4, "mesoinception4": TorchMesoInception4,
-                  "xception": TorchXception, "efficientnet_b4": TorchEfficientNet}
+  TORCH_MODELS = {
+      "meso4": TorchMeso4,
+      "mesoinception4": TorchMesoInception4,
+      "xception": TorchXception,
+      "efficientnet_b4": TorchEfficientNet
+  }
 
 
 def _ceil_div(a, b):
@@ -218,6 +240,7 @@ def _ceil_div(a, b):
 
 # ------------------------------------------------------------------------------------------
 # Runners: each returns (train_step(), infer_step()) closures that block until done.
+
 
 def torch_runner(name, batch, size, channels_last, seed=0):
   torch.manual_seed(seed)
@@ -261,7 +284,12 @@ def flax_runner(name, batch, size, dtype="float32", seed=0):
   state = jax.jit(lambda: state_lib.create_state(model, tx, size, seed), out_shardings=rep)()
   rng = np.random.default_rng(seed)
   images = jax.device_put(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8), data)
-  batch_ = {"inputs": {"image": images}, "labels": jax.device_put(rng.integers(0, 2, batch, np.int32), data)}
+  batch_ = {
+      "inputs": {
+          "image": images
+      },
+      "labels": jax.device_put(rng.integers(0, 2, batch, np.int32), data)
+  }
   key = jax.random.key(seed)
   t = time.perf_counter()
   step = make_train_step(model, tx, config, mesh).lower(state, batch_, key).compile()
@@ -298,7 +326,7 @@ def matmul_ceiling(n=2048, repeats=5):
       torch.set_num_threads(threads)
       t @ t
       best[f"torch{threads}t"] = min(_timed(lambda: t @ t) for _ in range(repeats))
-  return {k: 2 * n ** 3 / v for k, v in best.items()}
+  return {k: 2 * n**3 / v for k, v in best.items()}
 
 
 def _timed(fn):
@@ -323,14 +351,15 @@ def alternate(fns, rounds, steps):
 
 
 def _with_threads(fn, n):
+
   def run():
     torch.set_num_threads(n)
     return fn()
+
   return run
 
 
-def compare(name, batch, size, channels_last, rounds, steps, dtype="float32",
-            torch_threads=(1, 2)):
+def compare(name, batch, size, channels_last, rounds, steps, dtype="float32", torch_threads=(1, 2)):
   r = {"model": name, "batch": batch, "size": size}
   ftrain, finfer, r["flax_params"], r["flax_compile_s"], tflops, iflops = flax_runner(
       name, batch, size, dtype)
@@ -350,8 +379,8 @@ def compare(name, batch, size, channels_last, rounds, steps, dtype="float32",
     for times, kind in ((train, "train"), (infer, "infer")):
       best = min((k for k in times if k.startswith("torch")), key=times.get)
       r[f"torch_{kind}_threads"] = int(best[5:])
-      r.update({f"torch{n}_{kind}_examples_per_s": batch / times[f"torch{n}"]
-                for n in torch_threads})
+      r.update(
+          {f"torch{n}_{kind}_examples_per_s": batch / times[f"torch{n}"] for n in torch_threads})
       times["torch"] = times[best]
       for n in torch_threads:
         del times[f"torch{n}"]
@@ -369,18 +398,25 @@ def compare(name, batch, size, channels_last, rounds, steps, dtype="float32",
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--models", default=",".join(MODELS),
-                 help="comma-separated, of " + ", ".join(MODELS))
+  p.add_argument(
+      "--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
   p.add_argument("--size", type=int, default=256)
   p.add_argument("--batch", type=int, help="override every model's batch")
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--steps", type=int, default=2, help="steps per framework per round")
-  p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
-                 help="Flax compute dtype (PyTorch stays float32)")
-  p.add_argument("--torch_threads", default=f"1,{os.cpu_count() or 1}",
-                 help="PyTorch thread counts to try; its best is the one compared")
-  p.add_argument("--tiny", action="store_true",
-                 help="CI smoke run: Meso4 (or --models) at 64 px, batch 4, 2 rounds of 1 step")
+  p.add_argument(
+      "--dtype",
+      default="float32",
+      choices=["float32", "bfloat16"],
+      help="Flax compute dtype (PyTorch stays float32)")
+  p.add_argument(
+      "--torch_threads",
+      default=f"1,{os.cpu_count() or 1}",
+      help="PyTorch thread counts to try; its best is the one compared")
+  p.add_argument(
+      "--tiny",
+      action="store_true",
+      help="CI smoke run: Meso4 (or --models) at 64 px, batch 4, 2 rounds of 1 step")
   p.add_argument("--json", help="write every model's figures here")
   args = p.parse_args(argv)
   names = args.models.split(",")
@@ -400,8 +436,8 @@ def main(argv=None):
   ceiling = matmul_ceiling(512 if args.tiny else 2048)
   peak = max(ceiling.values())
   print(f"jax {jax.__version__}, {jax.device_count()} x {jax.devices()[0].platform}; float32 "
-        "matmul ceiling " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ceiling.items())
-        + " GFLOP/s")
+        "matmul ceiling " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ceiling.items()) +
+        " GFLOP/s")
   print(f"{args.rounds} rounds x {args.steps} steps, alternating; medians. ratio = Flax / PyTorch; "
         f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
   print("| model | batch | size | params flax / torch | train ex/s flax | torch | ratio "
@@ -416,17 +452,18 @@ def main(argv=None):
     results.append(r)
     g = lambda k: r.get(k)
     fmt = lambda v, f=".1f": "-" if v is None else format(v, f)
-    frac = lambda k: ("-" if g(k) is None else
-                      f"{g(k) / 1e9:.1f} G ({100 * g(k) / peak:.0f}%)")
+    frac = lambda k: ("-" if g(k) is None else f"{g(k) / 1e9:.1f} G ({100 * g(k) / peak:.0f}%)")
     th = lambda kind: f" ({g(f'torch_{kind}_threads')}t)" if g(f"torch_{kind}_threads") else ""
-    print(f"| {name} | {r['batch']} | {r['size']} | {r['flax_params']:,} / "
-          f"{fmt(g('torch_params'), ',')} | {fmt(g('flax_train_examples_per_s'))} | "
-          f"{fmt(g('torch_train_examples_per_s'))}{th('train')} | {fmt(g('train_ratio'), '.2f')} | "
-          f"{fmt(g('flax_infer_examples_per_s'))} | {fmt(g('torch_infer_examples_per_s'))}"
-          f"{th('infer')} | "
-          f"{fmt(g('infer_ratio'), '.2f')} | {frac('flax_train_flops_per_s')} / "
-          f"{frac('torch_train_flops_per_s')} | {frac('flax_infer_flops_per_s')} / "
-          f"{frac('torch_infer_flops_per_s')} | {r['flax_compile_s']:.1f} |", flush=True)
+    print(
+        f"| {name} | {r['batch']} | {r['size']} | {r['flax_params']:,} / "
+        f"{fmt(g('torch_params'), ',')} | {fmt(g('flax_train_examples_per_s'))} | "
+        f"{fmt(g('torch_train_examples_per_s'))}{th('train')} | {fmt(g('train_ratio'), '.2f')} | "
+        f"{fmt(g('flax_infer_examples_per_s'))} | {fmt(g('torch_infer_examples_per_s'))}"
+        f"{th('infer')} | "
+        f"{fmt(g('infer_ratio'), '.2f')} | {frac('flax_train_flops_per_s')} / "
+        f"{frac('torch_train_flops_per_s')} | {frac('flax_infer_flops_per_s')} / "
+        f"{frac('torch_infer_flops_per_s')} | {r['flax_compile_s']:.1f} |",
+        flush=True)
   if args.json:
     with open(args.json, "w") as f:
       json.dump({"ceiling_flops_per_s": ceiling, "results": results}, f, indent=2)

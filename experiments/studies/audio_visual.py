@@ -36,11 +36,19 @@ DATASETS = (  # (name, dataset, builder config)
     ("synthetic_av", "synthetic_av", "small_clips"),
 )
 # The runs of each branch, in order (lipsync: the sync pre-training, then the classifier).
-BRANCH_RUNS = {"spatial": ("spatial",), "temporal": ("temporal",),
-               "lipsync": ("lipsync_sync", "lipsync"), "audio": ("audio",)}
+BRANCH_RUNS = {
+    "spatial": ("spatial",),
+    "temporal": ("temporal",),
+    "lipsync": ("lipsync_sync", "lipsync"),
+    "audio": ("audio",)
+}
 # Category of a video from its (video label, audio label), 0 = real, 1 = fake.
-CATEGORY = {(0, 0): "RealVideo-RealAudio", (0, 1): "RealVideo-FakeAudio",
-            (1, 0): "FakeVideo-RealAudio", (1, 1): "FakeVideo-FakeAudio"}
+CATEGORY = {
+    (0, 0): "RealVideo-RealAudio",
+    (0, 1): "RealVideo-FakeAudio",
+    (1, 0): "FakeVideo-RealAudio",
+    (1, 1): "FakeVideo-FakeAudio"
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,8 +63,8 @@ def _synthetic_fusion():
 def runs(arg=None):
   out = []
   for name, dataset, data_config in DATASETS:
-    evals = (Eval("validation", dataset, data_config, "validation"),
-             Eval("test", dataset, data_config, "test"))
+    evals = (Eval("validation", dataset, data_config,
+                  "validation"), Eval("test", dataset, data_config, "test"))
     for seed in SEEDS:
       for branch in BRANCHES:
         prev = None
@@ -68,11 +76,18 @@ def runs(arg=None):
             # branches see every category, and the sync pre-training its real videos only.
             overrides = {"data.train_methods": ("real",) if sync else ()}
           run_name = f"{name}-{run}-s{seed}"
-          out.append(Run(name=run_name, seed=seed, init_from=prev, overrides=overrides,
-                         config=f"fusion.py:branch={run},preset=full,dataset={dataset},"
-                                f"data_config={data_config},clip_len={CLIP_LEN}",
-                         evals=() if sync else evals,
-                         tags={"av_dataset": name, "branch": branch}))
+          out.append(
+              Run(name=run_name,
+                  seed=seed,
+                  init_from=prev,
+                  overrides=overrides,
+                  config=f"fusion.py:branch={run},preset=full,dataset={dataset},"
+                  f"data_config={data_config},clip_len={CLIP_LEN}",
+                  evals=() if sync else evals,
+                  tags={
+                      "av_dataset": name,
+                      "branch": branch
+                  }))
           prev = run_name
   return out
 
@@ -97,10 +112,16 @@ def _scores(rows_by_branch, branches, ids):
 
 
 def _table(videos, ids):
-  cat = [CATEGORY.get((videos[i].get("video_label", videos[i]["label"]),
-                       videos[i].get("audio_label", 0)), "") for i in ids]
-  return {"label": np.array([videos[i]["label"] for i in ids]), "category": np.array(cat),
-          "method": np.array([videos[i]["method"] for i in ids])}
+  cat = [
+      CATEGORY.get(
+          (videos[i].get("video_label", videos[i]["label"]), videos[i].get("audio_label", 0)), "")
+      for i in ids
+  ]
+  return {
+      "label": np.array([videos[i]["label"] for i in ids]),
+      "category": np.array(cat),
+      "method": np.array([videos[i]["method"] for i in ids])
+  }
 
 
 def one_result(rows, fusion_lib):
@@ -134,8 +155,10 @@ def report(rows, out_dir, arg=None):
   sf = _synthetic_fusion()
   for name, *_ in DATASETS:
     mine = [r for r in rows if r["av_dataset"] == name]
-    per_seed = [one_result([r for r in mine if r["seed"] == s], fusion)
-                for s in sorted({r["seed"] for r in mine})]
+    per_seed = [
+        one_result([r for r in mine if r["seed"] == s],
+                   fusion) for s in sorted({r["seed"] for r in mine})
+    ]
     names = list(dict.fromkeys(k for res in per_seed for k in res))
     if not names:
       continue
@@ -147,6 +170,7 @@ def report(rows, out_dir, arg=None):
         v = [res[n][c] for res in per_seed if n in res and tables.finite(res[n].get(c))]
         cells.append(tables.fmt((float(np.mean(v)), float(np.std(v)), len(v)) if v else None))
       body.append([n] + cells)
-    tables.write_table(out_dir, f"audio_visual_{name}", ["test AUC"] + cols, body,
-                       f"{name}: test AUC per category, each branch and the fusions "
-                       f"(mean ± std over {len(per_seed)} seeds)")
+    tables.write_table(
+        out_dir, f"audio_visual_{name}", ["test AUC"] + cols, body,
+        f"{name}: test AUC per category, each branch and the fusions "
+        f"(mean ± std over {len(per_seed)} seeds)")

@@ -46,9 +46,13 @@ def runs(arg=None):
     for seed in SEEDS:
       # Test splits keep every method: methods filter the training and validation splits only.
       overrides = {"data.train_methods": methods} if methods else {}
-      out.append(Run(name=f"{row}-s{seed}", evals=evals, seed=seed, overrides=overrides,
-                     config=f"{a.config}:dataset={ds},data_config={cfg},size={SIZE}",
-                     tags={"trained_on": row}))
+      out.append(
+          Run(name=f"{row}-s{seed}",
+              evals=evals,
+              seed=seed,
+              overrides=overrides,
+              config=f"{a.config}:dataset={ds},data_config={cfg},size={SIZE}",
+              tags={"trained_on": row}))
   return out
 
 
@@ -78,8 +82,8 @@ def report(rows, out_dir, arg=None):
   rows = [r for r in rows if r.get("trained_on")]
   cols = _columns()
   trained = [t[0] for t in _trainings() if any(r["trained_on"] == t[0] for r in rows)]
-  for metric, name in (("video_auc", "cross_dataset_auc"),
-                       ("frame_auc", "cross_dataset_frame_auc")):
+  for metric, name in (("video_auc", "cross_dataset_auc"), ("frame_auc",
+                                                            "cross_dataset_frame_auc")):
     cells = matrix(rows, metric)
     present = [j for j in range(len(cols)) if any((t, j) in cells for t in trained)]
     body = [[t] + [tables.fmt(cells.get((t, j))) for j in present] for t in trained]
@@ -87,5 +91,5 @@ def report(rows, out_dir, arg=None):
                        body, f"Cross-dataset {metric.replace('_', ' ')} (mean ± std over seeds)")
     if metric == "video_auc" and trained and present:
       grid = [[cells[(t, j)][0] if (t, j) in cells else np.nan for j in present] for t in trained]
-      tables.heatmap(grid, trained, [cols[j][2] for j in present],
-                     f"{out_dir}/{name}.png", "Cross-dataset video AUC", "video AUC")
+      tables.heatmap(grid, trained, [cols[j][2] for j in present], f"{out_dir}/{name}.png",
+                     "Cross-dataset video AUC", "video AUC")

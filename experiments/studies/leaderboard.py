@@ -60,18 +60,24 @@ def runs(arg=None):
   for entry, model, config in MODELS:
     sep = "," if ":" in config else ":"
     for seed in SEEDS:
-      out.append(Run(name=f"{entry}-s{seed}",
-                     config=f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}",
-                     evals=evals, seed=seed, tags={"entry": entry}))
+      out.append(
+          Run(name=f"{entry}-s{seed}",
+              config=f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}",
+              evals=evals,
+              seed=seed,
+              tags={"entry": entry}))
   return out
 
 
 def report(rows, out_dir, arg=None):
   rows = [r for r in rows if r.get("entry")]
-  cells = {m: tables.group(rows, ("entry", "eval"), m)
-           for m in ("frame_auc", "video_auc", "eer", "ap")}
-  header = ["model", "test set", "frame AUC", "video AUC", "EER", "AP", "seeds",
-            "published frame AUC", "source"]
+  cells = {
+      m: tables.group(rows, ("entry", "eval"), m) for m in ("frame_auc", "video_auc", "eer", "ap")
+  }
+  header = [
+      "model", "test set", "frame AUC", "video AUC", "EER", "AP", "seeds", "published frame AUC",
+      "source"
+  ]
   body, wide = [], []
   for model, _, _ in MODELS:
     wide_row = [model]
@@ -80,13 +86,14 @@ def report(rows, out_dir, arg=None):
       ours = cells["frame_auc"].get(key)
       published, source = PUBLISHED.get(key, (None, ""))
       if ours is not None or published is not None:
-        body.append([model, heading] + [tables.fmt(cells[m].get(key)) for m in cells] +
-                    [ours[2] if ours else 0, "-" if published is None else f"{published:.4f}",
-                     source])
+        body.append(
+            [model, heading] + [tables.fmt(cells[m].get(key)) for m in cells] +
+            [ours[2] if ours else 0, "-" if published is None else f"{published:.4f}", source])
       wide_row.append(tables.fmt(ours) + ("" if published is None else f" ({published:.4f})"))
     wide.append(wide_row)
-  tables.write_table(out_dir, "leaderboard", header, body,
-                     "Leaderboard: trained on FF++ c23, tested across datasets (mean ± std over "
-                     "seeds)")
+  tables.write_table(
+      out_dir, "leaderboard", header, body,
+      "Leaderboard: trained on FF++ c23, tested across datasets (mean ± std over "
+      "seeds)")
   tables.write_table(out_dir, "leaderboard_frame_auc", ["model"] + [t[3] for t in TESTS], wide,
                      "Frame AUC, ours (published)")

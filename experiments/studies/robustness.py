@@ -19,22 +19,32 @@ SIZE = 256
 TEST = ("ffpp", "c23")
 MODELS = (("xception", "xception.py"), ("efficientnet_b4", "efficientnet.py:variant=b4"),
           ("meso4", "meso4.py"))
-PERTURBATIONS = {"jpeg": "JPEG quality", "blur": "blur sigma (px)", "noise": "noise std (0-255)",
-                 "downscale": "resize scale"}
+PERTURBATIONS = {
+    "jpeg": "JPEG quality",
+    "blur": "blur sigma (px)",
+    "noise": "noise std (0-255)",
+    "downscale": "resize scale"
+}
 
 
 def runs(arg=None):
   evals = [Eval("clean", *TEST)]
   for kind in PERTURBATIONS:
-    evals += [Eval(f"{kind}_{level}", *TEST, perturbation=kind, level=level)
-              for level in range(1, len(LEVELS[kind]) + 1)]
+    evals += [
+        Eval(f"{kind}_{level}", *TEST, perturbation=kind, level=level)
+        for level in range(1,
+                           len(LEVELS[kind]) + 1)
+    ]
   out = []
   for model, config in MODELS:
     sep = "," if ":" in config else ":"
     for seed in SEEDS:
-      out.append(Run(name=f"{model}-s{seed}", evals=tuple(evals), seed=seed,
-                     config=f"{config}{sep}dataset={TEST[0]},data_config={TEST[1]},size={SIZE}",
-                     tags={"detector": model}))
+      out.append(
+          Run(name=f"{model}-s{seed}",
+              evals=tuple(evals),
+              seed=seed,
+              config=f"{config}{sep}dataset={TEST[0]},data_config={TEST[1]},size={SIZE}",
+              tags={"detector": model}))
   return out
 
 
@@ -47,8 +57,8 @@ def report(rows, out_dir, arg=None, metric="video_auc"):
   header = ["model", "distortion", "clean"] + [f"level {i}" for i in range(1, 6)]
   body = []
   for kind, label in PERTURBATIONS.items():
-    cells = tables.group([r for r in rows if r.get("perturbation") == kind],
-                         ("detector", "level"), metric)
+    cells = tables.group([r for r in rows if r.get("perturbation") == kind], ("detector", "level"),
+                         metric)
     series = {}
     for m in models:
       line = [clean.get((m,))] + [cells.get((m, lvl)) for lvl in range(1, 6)]
@@ -58,8 +68,13 @@ def report(rows, out_dir, arg=None, metric="video_auc"):
         series[m] = ([i for i, _ in points], [c[0] for _, c in points], [c[1] for _, c in points])
     if series:
       ticks = ["clean"] + [str(v) for v in LEVELS[kind]]
-      tables.curves(series, f"{out_dir}/robustness_{kind}.png", f"Robustness to {kind}", label,
-                    metric.replace("_", " "), xticks=ticks)
-  tables.write_table(out_dir, "robustness", header, body,
-                     f"Test {metric.replace('_', ' ')} on degraded FF++ c23 "
-                     f"(mean ± std over seeds)")
+      tables.curves(
+          series,
+          f"{out_dir}/robustness_{kind}.png",
+          f"Robustness to {kind}",
+          label,
+          metric.replace("_", " "),
+          xticks=ticks)
+  tables.write_table(
+      out_dir, "robustness", header, body, f"Test {metric.replace('_', ' ')} on degraded FF++ c23 "
+      f"(mean ± std over seeds)")

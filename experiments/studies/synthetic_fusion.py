@@ -30,13 +30,25 @@ from fakedetect_jax.studies import Eval, Run
 CATEGORIES = ("RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
 REAL_CATEGORY = "RealVideo-RealAudio"
 # Category of a video from its (video label, audio label), 0 = real, 1 = fake.
-CATEGORY = {(0, 0): REAL_CATEGORY, (0, 1): CATEGORIES[0], (1, 0): CATEGORIES[1],
-            (1, 1): CATEGORIES[2]}
+CATEGORY = {
+    (0, 0): REAL_CATEGORY,
+    (0, 1): CATEGORIES[0],
+    (1, 0): CATEGORIES[1],
+    (1, 1): CATEGORIES[2]
+}
 # The runs of each branch, in order (lipsync: the sync pre-training, then the classifier).
-BRANCH_RUNS = {"spatial": ("spatial",), "temporal": ("temporal",),
-               "lipsync": ("lipsync_sync", "lipsync"), "audio": ("audio",)}
-NEEDS = {"spatial": ("face",), "temporal": ("face",), "lipsync": ("face", "audio"),
-         "audio": ("audio",)}
+BRANCH_RUNS = {
+    "spatial": ("spatial",),
+    "temporal": ("temporal",),
+    "lipsync": ("lipsync_sync", "lipsync"),
+    "audio": ("audio",)
+}
+NEEDS = {
+    "spatial": ("face",),
+    "temporal": ("face",),
+    "lipsync": ("face", "audio"),
+    "audio": ("audio",)
+}
 SAVED_FUSION = "logistic"  # the rule stored in the fused detector
 FUSION_ARGS = ("preset", "data_config", "clip_len", "temporal_clip_len", "face_size", "scale")
 
@@ -45,8 +57,16 @@ def _args(arg):
   """The study's argument: configs/fusion.py's (given ones only) plus branches and blink."""
   from fakedetect_jax import config_lib
   given = dict(item.split("=", 1) for item in (arg or "").split(",") if "=" in item)
-  a = config_lib.parse_arg(arg, preset="full", data_config="", clip_len=0, temporal_clip_len=0,
-                           face_size=0, scale=1.0, branches=":".join(BRANCH_RUNS), blink=False)
+  a = config_lib.parse_arg(
+      arg,
+      preset="full",
+      data_config="",
+      clip_len=0,
+      temporal_clip_len=0,
+      face_size=0,
+      scale=1.0,
+      branches=":".join(BRANCH_RUNS),
+      blink=False)
   fusion_arg = ",".join(f"{k}={given[k]}" for k in FUSION_ARGS if k in given)
   return a, fusion_arg
 
@@ -56,8 +76,8 @@ def runs(arg=None):
   from fakedetect_jax.studies import study as study_lib
   a, fusion_arg = _args(arg)
   data_config = study_lib.config_file(f"fusion.py:branch=spatial,{fusion_arg}").data.config
-  evals = (Eval("validation", "synthetic_av", data_config, "validation"),
-           Eval("test", "synthetic_av", data_config, "test"))
+  evals = (Eval("validation", "synthetic_av", data_config,
+                "validation"), Eval("test", "synthetic_av", data_config, "test"))
   out = []
   for branch in a.branches.split(":"):
     if branch not in BRANCH_RUNS:
@@ -65,8 +85,12 @@ def runs(arg=None):
     prev = None
     for run in BRANCH_RUNS[branch]:
       sync = run == "lipsync_sync"
-      out.append(Run(name=run, config=f"fusion.py:branch={run},{fusion_arg}".rstrip(","),
-                     evals=() if sync else evals, init_from=prev, tags={"branch": branch}))
+      out.append(
+          Run(name=run,
+              config=f"fusion.py:branch={run},{fusion_arg}".rstrip(","),
+              evals=() if sync else evals,
+              init_from=prev,
+              tags={"branch": branch}))
       prev = run
   return out
 
@@ -77,10 +101,10 @@ def auc_rows(table, scores):
   real = table["label"] == 0
   ok = np.isfinite(scores)
   out = {"overall": metrics.auc(table["label"][ok], scores[ok])}
-  for key, values in (("category", CATEGORIES), ("method", sorted(set(table["method"]) - {"real"}))):
+  for key, values in (("category", CATEGORIES), ("method",
+                                                 sorted(set(table["method"]) - {"real"}))):
     for v in values:
-      keep = ok & ((table[key] == REAL_CATEGORY if key == "category" else real)
-                   | (table[key] == v))
+      keep = ok & ((table[key] == REAL_CATEGORY if key == "category" else real) | (table[key] == v))
       if np.any(table[key][keep] == v):
         out[v] = metrics.auc((table[key][keep] == v).astype(int), scores[keep])
   return out
@@ -97,10 +121,13 @@ def _split(rows, split, names, blink):
         videos.setdefault(v["id"], v)
   ids = list(videos)
   vs = [videos[i] for i in ids]
-  table = {"ids": np.array(ids), "label": np.array([v["label"] for v in vs]),
-           "method": np.array([v["method"] for v in vs]),
-           "category": np.array([CATEGORY[(v.get("video_label", v["label"]),
-                                           v.get("audio_label", 0))] for v in vs])}
+  table = {
+      "ids": np.array(ids),
+      "label": np.array([v["label"] for v in vs]),
+      "method": np.array([v["method"] for v in vs]),
+      "category": np.array(
+          [CATEGORY[(v.get("video_label", v["label"]), v.get("audio_label", 0))] for v in vs])
+  }
   s = np.array([[scores[n].get(i, np.nan) for n in names] for i in ids], np.float64)
   present = {k: np.array([v.get(f"has_{k}", True) for v in vs]) for k in ("face", "audio")}
   mask = np.stack([np.all([present[k] for k in NEEDS[n]], 0) for n in names], 1)
@@ -115,14 +142,19 @@ def fit(rows, arg=None):
   from fakedetect_jax.fusion import METHODS, Fusion, blink
   a, _ = _args(arg)
   stored = {(r.get("branch"), r.get("eval")) for r in rows}
-  names = [b for b in a.branches.split(":")
-           if (b, "validation") in stored and (b, "test") in stored]
+  names = [
+      b for b in a.branches.split(":") if (b, "validation") in stored and (b, "test") in stored
+  ]
   if not names:
     return None
   val = _split(rows, "validation", names, a.blink)
   test = _split(rows, "test", names, a.blink)
-  results = {"branches": {n: auc_rows(test[2], test[0][:, i]) for i, n in enumerate(names)},
-             "fusion": {}}
+  results = {
+      "branches": {
+          n: auc_rows(test[2], test[0][:, i]) for i, n in enumerate(names)
+      },
+      "fusion": {}
+  }
   fusions = {}
   for method in METHODS:
     f = Fusion(method, names, extra_names=blink.FEATURES if a.blink else ())
@@ -140,10 +172,17 @@ def report(rows, out_dir, arg=None):
   results, fusions, _, (test_s, test_m, test_t, test_x) = fitted
   names = list(results["branches"])
   test_fused = {m: f.predict(test_s, test_m, test_x) for m, f in fusions.items()}
-  per_video = {str(v): {**{n: _finite(test_s[i, j]) for j, n in enumerate(names)},
-                        **{"fusion_" + m: _finite(p[i]) for m, p in test_fused.items()},
-                        "method": str(test_t["method"][i]), "label": int(test_t["label"][i])}
-               for i, v in enumerate(test_t["ids"])}
+  per_video = {
+      str(v): {
+          **{
+              n: _finite(test_s[i, j]) for j, n in enumerate(names)
+          },
+          **{
+              "fusion_" + m: _finite(p[i]) for m, p in test_fused.items()
+          }, "method": str(test_t["method"][i]),
+          "label": int(test_t["label"][i])
+      } for i, v in enumerate(test_t["ids"])
+  }
   with open(os.path.join(out_dir, "test_scores.json"), "w") as fh:
     json.dump(per_video, fh, indent=1, sort_keys=True)
   with open(os.path.join(out_dir, "results.json"), "w") as fh:
@@ -190,10 +229,10 @@ def _finite(x):
 
 
 def markdown(results):
-  rows = [("branch " + k, v) for k, v in results["branches"].items()] + [
-      ("fusion " + k, v) for k, v in results["fusion"].items()]
-  cols = ["overall"] + [c for c in CATEGORIES if c in rows[0][1]] + sorted(
-      {k for _, r in rows for k in r} - {"overall", *CATEGORIES})
+  rows = [("branch " + k, v) for k, v in results["branches"].items()
+         ] + [("fusion " + k, v) for k, v in results["fusion"].items()]
+  cols = ["overall"] + [c for c in CATEGORIES if c in rows[0][1]
+                       ] + sorted({k for _, r in rows for k in r} - {"overall", *CATEGORIES})
   lines = ["| test AUC | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
   for name, r in rows:
     lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3f}" if c in r else "-" for c in cols) + " |")

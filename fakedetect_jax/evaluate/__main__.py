@@ -13,13 +13,22 @@ import sys
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(prog="python -m fakedetect_jax.evaluate", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(
+      prog="python -m fakedetect_jax.evaluate",
+      description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--workdir", required=True, help="a run directory of fakedetect_jax.main")
-  p.add_argument("--eval", action="append", required=True, dest="evals",
-                 help="<dataset>/<builder config>[:<split>]; repeatable")
-  p.add_argument("--data_dir", default=None, help="TFDS data_dir of the datasets (default: "
-                 "the run's data.data_dir)")
+  p.add_argument(
+      "--eval",
+      action="append",
+      required=True,
+      dest="evals",
+      help="<dataset>/<builder config>[:<split>]; repeatable")
+  p.add_argument(
+      "--data_dir",
+      default=None,
+      help="TFDS data_dir of the datasets (default: "
+      "the run's data.data_dir)")
   args = p.parse_args(argv)
   from fakedetect_jax.errors import FakedetectError
   from fakedetect_jax import evaluate

@@ -81,8 +81,12 @@ def confusion(labels, scores, threshold=0.5):
   """Counts at a threshold (score >= threshold predicts fake)."""
   labels, scores = _check(labels, scores)
   pred = scores >= threshold
-  return {"tp": int(np.sum(pred & (labels == 1))), "fp": int(np.sum(pred & (labels == 0))),
-          "tn": int(np.sum(~pred & (labels == 0))), "fn": int(np.sum(~pred & (labels == 1)))}
+  return {
+      "tp": int(np.sum(pred & (labels == 1))),
+      "fp": int(np.sum(pred & (labels == 0))),
+      "tn": int(np.sum(~pred & (labels == 0))),
+      "fn": int(np.sum(~pred & (labels == 1)))
+  }
 
 
 def summary(labels, scores, threshold=0.5):

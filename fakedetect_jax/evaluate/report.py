@@ -7,7 +7,11 @@ from fakedetect_jax.evaluate.video import video_scores
 TABLE_COLUMNS = ("frame_auc", "video_auc", "eer", "ap", "acc", "balanced_acc", "tpr_at_fpr_1pct")
 
 
-def evaluate_scores(frame_scores, frame_labels, video_index, methods=None, strategy="mean",
+def evaluate_scores(frame_scores,
+                    frame_labels,
+                    video_index,
+                    methods=None,
+                    strategy="mean",
                     threshold=0.5):
   """Every metric for one split.
 
@@ -26,10 +30,13 @@ def evaluate_scores(frame_scores, frame_labels, video_index, methods=None, strat
   first = {v: i for i, v in reversed(list(enumerate(video_index)))}
   vlabels = frame_labels[[first[v] for v in videos]]
   s = metrics.summary(vlabels, vscores, threshold)
-  out = {"frame_auc": metrics.auc(frame_labels, frame_scores),
-         "frame_ap": metrics.average_precision(frame_labels, frame_scores),
-         "video_auc": s.pop("auc"), **s,
-         "n_videos": int(videos.size), "n_frames": int(frame_scores.size)}
+  out = {
+      "frame_auc": metrics.auc(frame_labels, frame_scores),
+      "frame_ap": metrics.average_precision(frame_labels, frame_scores),
+      "video_auc": s.pop("auc"),
+      **s, "n_videos": int(videos.size),
+      "n_frames": int(frame_scores.size)
+  }
   if methods is not None:
     methods = np.asarray(methods).astype(str)
     vmethods = methods[[first[v] for v in videos]]
@@ -42,7 +49,8 @@ def evaluate_scores(frame_scores, frame_labels, video_index, methods=None, strat
         out["per_method"][m] = {
             "video_auc": metrics.auc(vlabels[keep_v], vscores[keep_v]),
             "frame_auc": metrics.auc(frame_labels[keep_f], frame_scores[keep_f]),
-            "n_videos": int(np.sum(vmethods == m))}
+            "n_videos": int(np.sum(vmethods == m))
+        }
   out["_roc"] = metrics.roc_curve(vlabels, vscores)[:2]
   return out
 
@@ -53,11 +61,11 @@ def markdown_table(results):
   lines = [head, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
   fmt = lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
   for split, r in results.items():
-    lines.append(f"| {split} | " + " | ".join(fmt(r.get(c)) for c in TABLE_COLUMNS)
-                 + f" | {r.get('n_videos', '-')} |")
+    lines.append(f"| {split} | " + " | ".join(fmt(r.get(c)) for c in TABLE_COLUMNS) +
+                 f" | {r.get('n_videos', '-')} |")
     for m, mr in sorted(r.get("per_method", {}).items()):
-      lines.append(f"| {split} / {m} | " + " | ".join(fmt(mr.get(c)) for c in TABLE_COLUMNS)
-                   + f" | {mr.get('n_videos', '-')} |")
+      lines.append(f"| {split} / {m} | " + " | ".join(fmt(mr.get(c)) for c in TABLE_COLUMNS) +
+                   f" | {mr.get('n_videos', '-')} |")
   return "\n".join(lines)
 
 

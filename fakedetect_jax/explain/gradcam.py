@@ -41,13 +41,20 @@ def grad_cam(model, variables, images, return_logits=False):
     shape = state["intermediates"]["cam_features"][0]
 
     def fake_logit(perturbation):
-      logits, st = model.apply({**v, "perturbations": {"cam_features": perturbation}}, x,
-                               train=False, mutable=["intermediates"])
+      logits, st = model.apply({
+          **v, "perturbations": {
+              "cam_features": perturbation
+          }
+      },
+                               x,
+                               train=False,
+                               mutable=["intermediates"])
       return logits.sum(), (st["intermediates"]["cam_features"][0], logits)
 
-    grads, (features, logits) = jax.grad(fake_logit, has_aux=True)(
-        jnp.zeros(shape.shape, shape.dtype))
-    weights = grads.astype(jnp.float32).mean(axis=(1, 2))                   # [B, C]
+    grads, (features, logits) = jax.grad(
+        fake_logit, has_aux=True)(
+            jnp.zeros(shape.shape, shape.dtype))
+    weights = grads.astype(jnp.float32).mean(axis=(1, 2))  # [B, C]
     cam = jnp.einsum("bhwc,bc->bhw", features.astype(jnp.float32), weights)
     return normalize_maps(jax.nn.relu(cam), x.shape[1]), logits
 

@@ -25,6 +25,7 @@ def _attention_layers(intermediates):
         walk(v, path + (k,))
       elif k == "attention" and path and path[-1] == "attn":
         found.append((path, v[0]))
+
   walk(intermediates, ())
   key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", "/".join(p))]
   by_branch = {}
@@ -57,8 +58,8 @@ def rollout_maps(model, variables, x):
     raise ValueError(f"{type(model).__name__} sows no attention weights to roll out")
   maps = []
   for layers in branches.values():
-    flow = rollout(layers)[:, 0, 1:]                     # class token's row, patch tokens
-    g = int(round(flow.shape[-1] ** 0.5))
+    flow = rollout(layers)[:, 0, 1:]  # class token's row, patch tokens
+    g = int(round(flow.shape[-1]**0.5))
     maps.append(normalize_maps(flow.reshape(-1, g, g), x.shape[1]))
   return sum(maps) / len(maps), logits
 

@@ -11,5 +11,4 @@ from fakedetect_jax.fusion.blink import blink_features
 from fakedetect_jax.fusion.combine import METHODS, Fusion
 from fakedetect_jax.fusion.detector import FusedDetector, load_detector, save_detector
 
-__all__ = ["METHODS", "Fusion", "FusedDetector", "blink_features", "load_detector",
-           "save_detector"]
+__all__ = ["METHODS", "Fusion", "FusedDetector", "blink_features", "load_detector", "save_detector"]

@@ -22,12 +22,16 @@ def _check(scores, mask):
 def features(scores, mask, extra=None):
   """[N, 2K (+E)]: the logit of each present branch (0 where absent) and its presence flag."""
   scores, mask = _check(scores, mask)
-  x = np.concatenate([np.where(mask, _logit(np.where(mask, scores, 0.5)), 0.0),
-                      mask.astype(np.float64)], 1)
+  x = np.concatenate(
+      [np.where(mask, _logit(np.where(mask, scores, 0.5)), 0.0),
+       mask.astype(np.float64)], 1)
   if extra is not None:
     extra = np.asarray(extra, np.float64)
-    x = np.concatenate([x, np.where(np.isfinite(extra), extra, 0.0),
-                        np.isfinite(extra).all(1, keepdims=True).astype(np.float64)], 1)
+    x = np.concatenate([
+        x,
+        np.where(np.isfinite(extra), extra, 0.0),
+        np.isfinite(extra).all(1, keepdims=True).astype(np.float64)
+    ], 1)
   return x
 
 
@@ -55,8 +59,9 @@ class Fusion:
     if not self.extra_names:
       return None
     if extra is None or np.shape(extra)[-1] != len(self.extra_names):
-      raise ValueError(f"this fusion reads {len(self.extra_names)} extra features "
-                       f"({', '.join(self.extra_names)}); got {None if extra is None else np.shape(extra)}")
+      raise ValueError(
+          f"this fusion reads {len(self.extra_names)} extra features "
+          f"({', '.join(self.extra_names)}); got {None if extra is None else np.shape(extra)}")
     return extra
 
   def fit(self, scores, mask, labels, extra=None, seed=0):
@@ -76,11 +81,14 @@ class Fusion:
     else:
       from sklearn.neural_network import MLPClassifier
       rows = _balanced_rows(labels, seed)
-      m = MLPClassifier((16,), alpha=1e-2, max_iter=5000, random_state=seed).fit(z[rows],
-                                                                                labels[rows])
+      m = MLPClassifier((16,), alpha=1e-2, max_iter=5000,
+                        random_state=seed).fit(z[rows], labels[rows])
       layers = list(zip(m.coefs_, m.intercepts_))
-    self.params = {"mean": mu.tolist(), "std": sd.tolist(),
-                   "layers": [[w.tolist(), b.tolist()] for w, b in layers]}
+    self.params = {
+        "mean": mu.tolist(),
+        "std": sd.tolist(),
+        "layers": [[w.tolist(), b.tolist()] for w, b in layers]
+    }
     return self
 
   def predict(self, scores, mask=None, extra=None):
@@ -92,8 +100,8 @@ class Fusion:
     elif self.method == "max":
       out = np.max(np.where(mask, scores, -np.inf), 1)
     else:
-      h = (features(scores, mask, self._extra(extra)) - np.asarray(self.params["mean"])) / np.asarray(
-          self.params["std"])
+      h = (features(scores, mask, self._extra(extra)) -
+           np.asarray(self.params["mean"])) / np.asarray(self.params["std"])
       layers = self.params["layers"]
       for i, (w, b) in enumerate(layers):
         h = h @ np.asarray(w) + np.asarray(b)
@@ -103,8 +111,12 @@ class Fusion:
     return np.where(any_branch, out, np.nan)
 
   def to_dict(self):
-    return {"method": self.method, "names": self.names, "params": self.params,
-            "extra_names": self.extra_names}
+    return {
+        "method": self.method,
+        "names": self.names,
+        "params": self.params,
+        "extra_names": self.extra_names
+    }
 
   @classmethod
   def from_dict(cls, d):

@@ -30,8 +30,7 @@ from fakedetect_jax.train import checkpoints, objectives
 from fakedetect_jax.train.step import prepare_inputs
 
 
-def save_detector(path, branch_workdirs, fusion, threshold=None, threshold_rule=None,
-                  media=None):
+def save_detector(path, branch_workdirs, fusion, threshold=None, threshold_rule=None, media=None):
   """branch_workdirs: {name: workdir of a finished train run}; fusion: a fitted Fusion;
   media: a dict of the MediaConfig to encode videos with at prediction time."""
   os.makedirs(path, exist_ok=True)
@@ -42,18 +41,25 @@ def save_detector(path, branch_workdirs, fusion, threshold=None, threshold_rule=
     shutil.copytree(src, os.path.join(dst, "checkpoint"))
     shutil.copy(os.path.join(workdir, "config.json"), os.path.join(dst, "config.json"))
   with open(os.path.join(path, "fusion.json"), "w") as f:
-    json.dump({"fusion": fusion.to_dict(), "branches": list(branch_workdirs),
-               "threshold": 0.5 if threshold is None else float(threshold),
-               "threshold_rule": threshold_rule or "0.5 (no validation scores given)",
-               "media": media}, f, indent=1)
+    json.dump(
+        {
+            "fusion": fusion.to_dict(),
+            "branches": list(branch_workdirs),
+            "threshold": 0.5 if threshold is None else float(threshold),
+            "threshold_rule": threshold_rule or "0.5 (no validation scores given)",
+            "media": media
+        },
+        f,
+        indent=1)
 
 
 class Branch:
+
   def __init__(self, config, model, variables):
     self.config, self.model, self.variables = config, model, variables
     self.view = config.data.get("view", "frames")
-    self._apply = jax.jit(lambda v, x: jax.nn.sigmoid(model.apply(
-        v, objectives.model_input(prepare_inputs(x), self.view), train=False)))
+    self._apply = jax.jit(lambda v, x: jax.nn.sigmoid(
+        model.apply(v, objectives.model_input(prepare_inputs(x), self.view), train=False)))
 
   def scores(self, inputs):
     """Fake probability per row of inputs (a view's dict of rows, views.to_model_inputs)."""
@@ -86,14 +92,17 @@ def load_detector(path):
         ckpt = os.path.join(ckpt, item)
         break
     state = ocp.StandardCheckpointer().restore(ckpt)
-    branches[name] = Branch(config, model, {"params": state["params"],
-                                            "batch_stats": state.get("batch_stats", {})})
+    branches[name] = Branch(config, model, {
+        "params": state["params"],
+        "batch_stats": state.get("batch_stats", {})
+    })
   detector = FusedDetector(branches, Fusion.from_dict(meta["fusion"]))
   detector.meta = meta
   return detector
 
 
 class FusedDetector:
+
   def __init__(self, branches, fusion):
     self.branches, self.fusion = branches, fusion
     self.meta = {}
@@ -125,14 +134,17 @@ class FusedDetector:
       rows[name] = branch.scores(x)
       scores[name] = float(np.mean(rows[name]))
       if details and (r := branch.report(x)) is not None:
-        reports[name] = {"offset": int(np.round(np.median(r["offset"]))),
-                         "sync_score": float(np.mean(r["sync_score"]))}
+        reports[name] = {
+            "offset": int(np.round(np.median(r["offset"]))),
+            "sync_score": float(np.mean(r["sync_score"]))
+        }
     row = np.array([[np.nan if scores[n] is None else scores[n] for n in self.fusion.names]])
     extra = None
     if self.fusion.extra_names:  # the blink cue: eye-aspect-ratio series of the sampled frames
-      extra = blink.blink_features(np.asarray(ex["eye_aspect_ratio"])[None],
-                                   np.asarray(ex["timestamps"])[None],
-                                   np.asarray(ex["mouth_found"])[None])
+      extra = blink.blink_features(
+          np.asarray(ex["eye_aspect_ratio"])[None],
+          np.asarray(ex["timestamps"])[None],
+          np.asarray(ex["mouth_found"])[None])
     out = {"branches": scores, "fake_prob": float(self.fusion.predict(row, extra=extra)[0])}
     if details:
       out.update(rows=rows, reports=reports)

@@ -35,10 +35,18 @@ from PIL import Image
 
 from fakedetect_jax.input import sbi as sbi_lib
 
-DEFAULTS = dict(sbi=0.0, jpeg=0.0, blur=0.0, noise=0.0, color=0.0, downscale=0.0,
-                jpeg_quality=(30, 95), blur_sigma=(0.5, 2.0), noise_std=(2.0, 10.0),
-                color_strength=0.2, downscale_range=(0.3, 0.8))
-
+DEFAULTS = dict(
+    sbi=0.0,
+    jpeg=0.0,
+    blur=0.0,
+    noise=0.0,
+    color=0.0,
+    downscale=0.0,
+    jpeg_quality=(30, 95),
+    blur_sigma=(0.5, 2.0),
+    noise_std=(2.0, 10.0),
+    color_strength=0.2,
+    downscale_range=(0.3, 0.8))
 
 
 def config_fields(**overrides):
@@ -56,11 +64,11 @@ def enabled(cfg):
 
 # Evaluation severities 1..5 per distortion (mildest first).
 LEVELS = {
-    "jpeg": (90, 70, 50, 30, 15),                     # quality
-    "blur": (0.5, 1.0, 1.5, 2.0, 3.0),                # sigma, pixels
-    "noise": (2.0, 4.0, 8.0, 12.0, 20.0),             # std, pixel units
-    "color": (0.1, 0.2, 0.3, 0.4, 0.5),               # color_strength
-    "downscale": (0.8, 0.65, 0.5, 0.35, 0.25),        # scale
+    "jpeg": (90, 70, 50, 30, 15),  # quality
+    "blur": (0.5, 1.0, 1.5, 2.0, 3.0),  # sigma, pixels
+    "noise": (2.0, 4.0, 8.0, 12.0, 20.0),  # std, pixel units
+    "color": (0.1, 0.2, 0.3, 0.4, 0.5),  # color_strength
+    "downscale": (0.8, 0.65, 0.5, 0.35, 0.25),  # scale
 }
 
 
@@ -160,16 +168,17 @@ def distort(image, kind, rng, cfg=None, level=None):
     raise ValueError(f"unknown distortion {kind!r}; known: {', '.join(LEVELS)}")
   fixed = None if level is None else LEVELS[kind][level - 1]
   if kind == "jpeg":
-    return jpeg(image, fixed if fixed is not None else rng.integers(*_range(cfg, "jpeg_quality"),
-                                                                    endpoint=True))
+    return jpeg(
+        image,
+        fixed if fixed is not None else rng.integers(*_range(cfg, "jpeg_quality"), endpoint=True))
   if kind == "blur":
     return blur(image, fixed if fixed is not None else rng.uniform(*_range(cfg, "blur_sigma")))
   if kind == "noise":
     return noise(image, fixed if fixed is not None else rng.uniform(*_range(cfg, "noise_std")), rng)
   if kind == "color":
     return color(image, fixed if fixed is not None else _get(cfg, "color_strength"), rng)
-  return down_up(image, fixed if fixed is not None else
-                 rng.uniform(*_range(cfg, "downscale_range")))
+  return down_up(image,
+                 fixed if fixed is not None else rng.uniform(*_range(cfg, "downscale_range")))
 
 
 def _range(cfg, key):
@@ -188,8 +197,7 @@ def apply_augmentations(images, labels, rng, cfg, landmarks=None):
   p_sbi = _get(cfg, "sbi")
   if p_sbi > 0:
     for i in np.flatnonzero((labels == 0) & (rng.random(len(labels)) < p_sbi)):
-      images[i], _ = sbi_lib.self_blend(images[i], rng,
-                                        None if landmarks is None else landmarks[i])
+      images[i], _ = sbi_lib.self_blend(images[i], rng, None if landmarks is None else landmarks[i])
       labels[i] = 1
   for kind in ("color", "blur", "downscale", "noise", "jpeg"):  # JPEG last, as on upload
     p = _get(cfg, kind)

@@ -85,8 +85,8 @@ class _TrainRow(grain_py.MapTransform):
   def __init__(self, source, order, per_host, host_offset, augment_cfg):
     self.source, self.order = source, order
     self.per_host, self.host_offset = per_host, host_offset
-    self.augment_cfg = augment_cfg if (augment_cfg is not None and source.view == "frames"
-                                       and augment.enabled(augment_cfg)) else None
+    self.augment_cfg = augment_cfg if (augment_cfg is not None and source.view == "frames" and
+                                       augment.enabled(augment_cfg)) else None
 
   def map(self, k):
     step, j = divmod(int(k), self.per_host)
@@ -129,12 +129,13 @@ def _iterate(positions, transform, per_host, workers):
   # Elements are whole host batches: a couple read ahead per worker is enough (Grain's default,
   # 16 threads and 500 elements ahead, would hold gigabytes and oversubscribe the cores).
   read = grain.ReadOptions(num_threads=1 if workers > 0 else 2, prefetch_buffer_size=2)
-  ds = (grain.MapDataset.range(positions.start, positions.stop).map(transform)
-        .batch(per_host, batch_fn=_stack).to_iter_dataset(read))
+  ds = (
+      grain.MapDataset.range(positions.start, positions.stop).map(transform).batch(
+          per_host, batch_fn=_stack).to_iter_dataset(read))
   if workers > 0:
-    ds = ds.mp_prefetch(grain_py.MultiprocessingOptions(num_workers=workers,
-                                                        per_worker_buffer_size=2),
-                        worker_init_fn=_worker_init)
+    ds = ds.mp_prefetch(
+        grain_py.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2),
+        worker_init_fn=_worker_init)
   return iter(ds)
 
 
@@ -147,8 +148,16 @@ class TrainBatches:
   function of the step, and Grain's multi-worker state would replay every element read so far.
   """
 
-  def __init__(self, source, order, start_step, end_step, sharding, workers=0, prefetch=2,
-               augment_cfg=None, iterator_state=None):
+  def __init__(self,
+               source,
+               order,
+               start_step,
+               end_step,
+               sharding,
+               workers=0,
+               prefetch=2,
+               augment_cfg=None,
+               iterator_state=None):
     if iterator_state is not None and iterator_state.get("next_step") != start_step:
       raise DataError(f"the checkpoint's input position (step {iterator_state.get('next_step')}) "
                       f"does not match its model step {start_step}")
@@ -156,20 +165,29 @@ class TrainBatches:
     self.per_host = order.batch_size // nproc
     transform = _TrainRow(source, order, self.per_host, pid * self.per_host, augment_cfg)
     self.start_step, self.end_step = start_step, end_step
-    self._it = _iterate(range(start_step * self.per_host, end_step * self.per_host), transform,
-                        self.per_host, workers)
+    self._it = _iterate(
+        range(start_step * self.per_host, end_step * self.per_host), transform, self.per_host,
+        workers)
     self.sharding, self.prefetch, self.workers = sharding, prefetch, workers
 
   def __iter__(self):
+
     def produce():
       for step in range(self.start_step, self.end_step):
         host = next(self._it)
         state = {"next_step": step + 1, "workers": self.workers, "grain": self._it.get_state()}
         yield step, _to_global(host, self.sharding), state
+
     return _prefetched(produce(), self.prefetch) if self.prefetch else produce()
 
 
-def train_batches(source, order, start_step, end_step, sharding, prefetch=2, augment_cfg=None,
+def train_batches(source,
+                  order,
+                  start_step,
+                  end_step,
+                  sharding,
+                  prefetch=2,
+                  augment_cfg=None,
                   workers=0):
   """Yields (step, batch); the loop uses TrainBatches, which also gives Grain's state."""
   for step, batch, _ in TrainBatches(source, order, start_step, end_step, sharding, workers,
@@ -184,8 +202,9 @@ def eval_batches(source, batch_size, sharding, workers=0):
   n_batches = -(-len(source) // batch_size)
   # Starting worker processes costs seconds: worth it for a long pass, not for a few batches.
   workers = workers if n_batches >= 8 * max(workers, 1) else 0
-  it = _iterate(range(0, n_batches * per_host), _EvalRow(source, per_host, pid * per_host,
-                                                         batch_size), per_host, workers)
+  it = _iterate(
+      range(0, n_batches * per_host), _EvalRow(source, per_host, pid * per_host, batch_size),
+      per_host, workers)
   for b in range(n_batches):
     valid = min(batch_size, len(source) - b * batch_size)
     yield _to_global(next(it), sharding), valid

@@ -33,8 +33,8 @@ def gaussian(x, sigma):
   if radius < 1:
     return np.asarray(x, np.float32)
   k = 2 * radius + 1
-  return cv2.GaussianBlur(np.asarray(x, np.float32), (k, k), float(sigma),
-                          borderType=cv2.BORDER_REFLECT)
+  return cv2.GaussianBlur(
+      np.asarray(x, np.float32), (k, k), float(sigma), borderType=cv2.BORDER_REFLECT)
 
 
 def face_mask(shape, rng, landmarks=None):
@@ -68,8 +68,7 @@ def _fill_ellipse(mask, r, c, r_radius, c_radius, rotation):
     return
   dr = (np.arange(r1 - r0 + 1, dtype=np.float64) - (r - r0))[:, None]
   dc = (np.arange(c1 - c0 + 1, dtype=np.float64) - (c - c0))[None, :]
-  inside = (((dr * cos + dc * sin) / r_radius) ** 2
-            + ((dr * sin - dc * cos) / c_radius) ** 2) < 1
+  inside = (((dr * cos + dc * sin) / r_radius)**2 + ((dr * sin - dc * cos) / c_radius)**2) < 1
   mask[r0:r1 + 1, c0:c1 + 1][inside] = 1.0
 
 
@@ -84,8 +83,13 @@ def elastic(mask, rng, alpha=50.0, sigma=7.0):
   # Bilinear sampling at (y + dy, x + dx), zero outside (map_coordinates order=1, 'constant').
   map_y = gaussian(u[0], sigma * k) * (2 * a) + (np.arange(h, dtype=np.float32)[:, None] - a)
   map_x = gaussian(u[1], sigma * k) * (2 * a) + (np.arange(w, dtype=np.float32)[None, :] - a)
-  return cv2.remap(np.asarray(mask, np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+  return cv2.remap(
+      np.asarray(mask, np.float32),
+      map_x,
+      map_y,
+      cv2.INTER_LINEAR,
+      borderMode=cv2.BORDER_CONSTANT,
+      borderValue=0)
 
 
 def soft_mask(mask, rng):
@@ -97,8 +101,8 @@ def soft_mask(mask, rng):
     # Binary dilation / erosion by a (2|r|+1)^2 square, outside the crop counted as 0.
     structure = np.ones((2 * abs(r) + 1,) * 2, np.uint8)
     op = cv2.dilate if r > 0 else cv2.erode
-    grown = op((mask > 0.5).astype(np.uint8), structure, borderType=cv2.BORDER_CONSTANT,
-               borderValue=0)
+    grown = op(
+        (mask > 0.5).astype(np.uint8), structure, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     mask = grown.astype(np.float32) if grown.any() else mask
   mask = np.asarray(mask, np.float32)
   for _ in range(2):
@@ -111,12 +115,12 @@ def _colour(x, rng):
   """RGB shift (x + t), saturation (gray + (x - gray) * sat), then contrast and brightness
   ((x - mean) * c + mean * b, mean over the whole image): all affine in the pixel's RGB, so
   applied as one 3x4 matrix (OpenCV's transform) with the mean taken from the input's."""
-  shift = rng.uniform(-20, 20, 3) if rng.random() < 0.3 else np.zeros(3)   # RGB shift
+  shift = rng.uniform(-20, 20, 3) if rng.random() < 0.3 else np.zeros(3)  # RGB shift
   sat = 1 + rng.uniform(-0.3, 0.3)
   b, c = 1 + rng.uniform(-0.1, 0.1, 2)
   S = sat * np.eye(3) + (1 - sat) * np.outer(np.ones(3), _GRAY)  # saturation about the gray
   channel_mean = np.asarray(cv2.mean(x)[:3]) + shift
-  mean = float(np.mean(S @ channel_mean))                        # mean of the saturated image
+  mean = float(np.mean(S @ channel_mean))  # mean of the saturated image
   m = np.concatenate([c * S, (c * S @ shift + (b - c) * mean)[:, None]], axis=1)
   return cv2.transform(np.asarray(x, np.float32), m.astype(np.float32))
 
@@ -128,7 +132,7 @@ def _frequency(x, rng):
     img = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
     small = img.resize((max(1, round(w / f)), max(1, round(h / f))), Image.BILINEAR)
     return np.asarray(small.resize((w, h), Image.BILINEAR), np.float32)
-  blurred = gaussian(x, 1)                               # unsharp mask: added high frequencies
+  blurred = gaussian(x, 1)  # unsharp mask: added high frequencies
   amount = rng.uniform(0.2, 0.5) * 2
   return cv2.addWeighted(x, 1 + amount, blurred, -amount, 0)  # x + amount * (x - blurred)
 
@@ -142,7 +146,7 @@ def _affine(x, mask, rng):
   # bilinearly, zero where that point falls outside the image: Pillow's AFFINE/BILINEAR
   # transform, done by OpenCV on all channels at once (edge pixels replicated up to the border).
   cx, cy = w / 2, h / 2
-  a, c = 1 / s, cx - (cx + tx) / s      # x_in = a * (u + 0.5) + c, continuous coordinates
+  a, c = 1 / s, cx - (cx + tx) / s  # x_in = a * (u + 0.5) + c, continuous coordinates
   e, f = 1 / s, cy - (cy + ty) / s
   m = np.array([[a, 0, c + 0.5 * a - 0.5], [0, e, f + 0.5 * e - 0.5]])  # in pixel indices
   # Output rows y0..y1-1 and columns x0..x1-1 sample inside the image; the rest is zero.
@@ -150,11 +154,14 @@ def _affine(x, mask, rng):
   y0, y1 = _inside(e, f, h)
 
   def warp(img):
-    out = cv2.warpAffine(np.asarray(img, np.float32), m, (w, h),
-                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpAffine(
+        np.asarray(img, np.float32),
+        m, (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE)
     out[:y0], out[y1:], out[:, :x0], out[:, x1:] = 0, 0, 0, 0
     return out
+
   return warp(x), warp(mask)
 
 
@@ -189,6 +196,8 @@ def self_blend(image, rng, landmarks=None):
 
 def self_blend_batch(images, rng, landmarks=None):
   """Every face of a uint8 batch self-blended; returns (images, masks)."""
-  out = [self_blend(im, rng, None if landmarks is None else landmarks[i])
-         for i, im in enumerate(images)]
+  out = [
+      self_blend(im, rng, None if landmarks is None else landmarks[i])
+      for i, im in enumerate(images)
+  ]
   return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])

@@ -27,18 +27,18 @@ EMBEDDED = ("synthetic_av",)
 @dataclasses.dataclass
 class Source:
   """Rows of one view of one split. `source[i]` -> {'inputs': {name: array}, 'label': int32}."""
-  records: Any               # random access: records[r] -> stored example (dict of numpy)
-  data_config: Any           # view, image_size, clip_len
-  row_record: np.ndarray     # [N] int64, the record each row is cut from
-  row_part: np.ndarray       # [N] int32, which frame or clip of that record
-  labels: np.ndarray         # [N] int32, 1 = fake (data.label_key)
-  video_index: np.ndarray    # [N] int32, index into video_ids
-  methods: np.ndarray        # [N] str, 'real' for real videos
-  video_ids: np.ndarray      # [V] str
+  records: Any  # random access: records[r] -> stored example (dict of numpy)
+  data_config: Any  # view, image_size, clip_len
+  row_record: np.ndarray  # [N] int64, the record each row is cut from
+  row_part: np.ndarray  # [N] int32, which frame or clip of that record
+  labels: np.ndarray  # [N] int32, 1 = fake (data.label_key)
+  video_index: np.ndarray  # [N] int32, index into video_ids
+  methods: np.ndarray  # [N] str, 'real' for real videos
+  video_ids: np.ndarray  # [V] str
   categories: Optional[np.ndarray] = None  # [N] str (FakeAVCeleb-style), where the data has one
-  name: str = ""             # dataset/config, for messages
-  perturbation: tuple = ()   # (kind, level, seed): a fixed distortion of every face frame
-  ready: bool = False        # records[r] already is row r's model inputs (in_memory sources)
+  name: str = ""  # dataset/config, for messages
+  perturbation: tuple = ()  # (kind, level, seed): a fixed distortion of every face frame
+  ready: bool = False  # records[r] already is row r's model inputs (in_memory sources)
 
   def __len__(self):
     return len(self.labels)
@@ -51,8 +51,9 @@ class Source:
     i = int(i)
     r = int(self.row_record[i])
     # Only the stored features the view needs are decoded (not the other zlib arrays).
-    stored = (self.records.read(r, views.STORED_KEYS[self.view]) if hasattr(self.records, "read")
-              else self.records[r])
+    stored = (
+        self.records.read(r, views.STORED_KEYS[self.view])
+        if hasattr(self.records, "read") else self.records[r])
     inputs = stored if self.ready else views.to_model_inputs(stored, self.data_config,
                                                              int(self.row_part[i]))
     if self.perturbation:
@@ -63,10 +64,14 @@ class Source:
     """The rows where `keep` is true (video ids stay addressable by the same index)."""
     rows = np.flatnonzero(keep)
     pick = lambda a: None if a is None else a[rows]
-    return dataclasses.replace(self, row_record=self.row_record[rows],
-                               row_part=self.row_part[rows], labels=self.labels[rows],
-                               video_index=self.video_index[rows], methods=self.methods[rows],
-                               categories=pick(self.categories))
+    return dataclasses.replace(
+        self,
+        row_record=self.row_record[rows],
+        row_part=self.row_part[rows],
+        labels=self.labels[rows],
+        video_index=self.video_index[rows],
+        methods=self.methods[rows],
+        categories=pick(self.categories))
 
   def perturbed(self, kind, level, seed=0):
     """The same rows with one robustness distortion at severity `level` on every face frame,
@@ -123,13 +128,20 @@ def in_memory(inputs, labels, view, video_index=None, methods=None):
   import ml_collections
   n = len(labels)
   video_index = np.arange(n, dtype=np.int32) if video_index is None else np.asarray(video_index)
-  methods = (np.where(np.asarray(labels) > 0, "fake", "real") if methods is None
-             else np.asarray(methods))
+  methods = (
+      np.where(np.asarray(labels) > 0, "fake", "real") if methods is None else np.asarray(methods))
   data = ml_collections.ConfigDict(dict(view=view, image_size=0, clip_len=0))
-  return Source(_RowArrays(inputs), data, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
-                np.asarray(labels, np.int32), video_index.astype(np.int32), methods,
-                np.arange(video_index.max(initial=-1) + 1).astype(str), name="in-memory",
-                ready=True)
+  return Source(
+      _RowArrays(inputs),
+      data,
+      np.arange(n, dtype=np.int64),
+      np.zeros(n, np.int32),
+      np.asarray(labels, np.int32),
+      video_index.astype(np.int32),
+      methods,
+      np.arange(video_index.max(initial=-1) + 1).astype(str),
+      name="in-memory",
+      ready=True)
 
 
 def open_split(data_config, split, process_index=0, barrier=lambda: None):
@@ -166,28 +178,36 @@ def _open_npz(data_config, split):
     need = [f"{split}_{k}" for k in ("images", "labels", "videos")]
     missing = [k for k in need if k not in z]
     if missing:
-      raise DataError(f"{path}: missing arrays {missing} (expected <split>_images, _labels, _videos)")
+      raise DataError(
+          f"{path}: missing arrays {missing} (expected <split>_images, _labels, _videos)")
     images = z[f"{split}_images"]
     if images.ndim != 4 or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
       raise DataError(f"{path}: {split}_images is {images.dtype}{list(images.shape)}, expected "
                       f"uint8[N,{size},{size},3]")
     labels = z[f"{split}_labels"].astype(np.int32)
     videos = z[f"{split}_videos"].astype(np.int32)
-    methods = (z[f"{split}_methods"].astype(str) if f"{split}_methods" in z
-               else np.where(labels > 0, "fake", "real"))
+    methods = (
+        z[f"{split}_methods"].astype(str) if f"{split}_methods" in z else np.where(
+            labels > 0, "fake", "real"))
   n = len(labels)
-  return Source(_ArrayRecords(images), data_config, np.arange(n, dtype=np.int64),
-                np.zeros(n, np.int32), labels, videos, methods,
-                np.array([str(v) for v in range(videos.max(initial=-1) + 1)]),
-                name=f"npz:{path}")
+  return Source(
+      _ArrayRecords(images),
+      data_config,
+      np.arange(n, dtype=np.int64),
+      np.zeros(n, np.int32),
+      labels,
+      videos,
+      methods,
+      np.array([str(v) for v in range(videos.max(initial=-1) + 1)]),
+      name=f"npz:{path}")
 
 
 def import_builder_module(name):
   """Imports datasets/<name>/<name>_dataset_builder.py, which registers the builder with TFDS."""
   module_file = DATASETS_DIR / name / f"{name}_dataset_builder.py"
   if not module_file.exists():
-    known = sorted(p.name for p in DATASETS_DIR.iterdir()
-                   if (p / f"{p.name}_dataset_builder.py").exists())
+    known = sorted(
+        p.name for p in DATASETS_DIR.iterdir() if (p / f"{p.name}_dataset_builder.py").exists())
     raise DataError(f"unknown dataset {name!r}: no {module_file}; known datasets: "
                     f"{', '.join(known)}, npz")
   if str(DATASETS_DIR) not in sys.path:
@@ -219,8 +239,10 @@ def prepared_builder(data_config, process_index=0, barrier=lambda: None):
     if data_config.dataset not in EMBEDDED:
       raise DataError(f"dataset {data_config.dataset}/{data_config.config} is not prepared in "
                       f"{builder.data_dir}; build it first: {prepare_command(data_config)}")
-    print(f"Preparing the embedded dataset {data_config.dataset}/{data_config.config} "
-          f"in {builder.data_dir} (once)...", flush=True)
+    print(
+        f"Preparing the embedded dataset {data_config.dataset}/{data_config.config} "
+        f"in {builder.data_dir} (once)...",
+        flush=True)
     _prepare_once(builder, process_index, barrier)
   return builder
 
@@ -269,13 +291,17 @@ def _open_tfds(data_config, split, process_index, barrier):
   per_video = views.rows_per_video(num_frames, data_config)
   meta = _read_index(records, data_config.label_key, features)
   n_rec = len(meta["labels"])
-  return Source(records, data_config,
-                np.repeat(np.arange(n_rec, dtype=np.int64), per_video),
-                np.tile(np.arange(per_video, dtype=np.int32), n_rec),
-                np.repeat(meta["labels"], per_video), np.repeat(np.arange(n_rec, dtype=np.int32),
-                                                                per_video),
-                np.repeat(meta["methods"], per_video), meta["video_ids"],
-                np.repeat(meta["categories"], per_video), name=name)
+  return Source(
+      records,
+      data_config,
+      np.repeat(np.arange(n_rec, dtype=np.int64), per_video),
+      np.tile(np.arange(per_video, dtype=np.int32), n_rec),
+      np.repeat(meta["labels"], per_video),
+      np.repeat(np.arange(n_rec, dtype=np.int32), per_video),
+      np.repeat(meta["methods"], per_video),
+      meta["video_ids"],
+      np.repeat(meta["categories"], per_video),
+      name=name)
 
 
 class _Records:
@@ -303,8 +329,11 @@ class _Records:
       from tensorflow_datasets.core import example_parser
       self._parser = example_parser.ExampleParserNp(self.features.get_serialized_info())
     flat = self._parser.parse_example(serialized)
-    return {k: v if k == "frames" else self.features[k].decode_example_np(v)
-            for k, v in flat.items() if keys is None or k in keys}
+    return {
+        k: v if k == "frames" else self.features[k].decode_example_np(v)
+        for k, v in flat.items()
+        if keys is None or k in keys
+    }
 
   def __getitem__(self, r):
     return self.parse(self.raw[int(r)])
@@ -329,8 +358,12 @@ def _read_index(records, label_key, features):
       ids.append(text(ex["video_id"]))
       c = ex.get("category")
       cats.append("" if c is None else category_names[int(c)] if category_names else text(c))
-  return {"labels": np.asarray(labels, np.int32), "methods": np.asarray(methods, dtype=str),
-          "video_ids": np.asarray(ids, dtype=str), "categories": np.asarray(cats, dtype=str)}
+  return {
+      "labels": np.asarray(labels, np.int32),
+      "methods": np.asarray(methods, dtype=str),
+      "video_ids": np.asarray(ids, dtype=str),
+      "categories": np.asarray(cats, dtype=str)
+  }
 
 
 def read_fields(builder, split, keys):

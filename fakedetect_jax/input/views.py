@@ -25,11 +25,13 @@ from fakedetect_jax.media import features
 
 VIEWS = ("frames", "clips", "av", "audio")
 # Stored features each view reads (beyond the labels).
-STORED_KEYS = {"frames": ("frames",),
-               "clips": ("frames", "face_found"),
-               "av": ("frames", "mouth", "audio", "audio_valid", "has_audio", "face_found",
-                      "eye_aspect_ratio"),
-               "audio": ("audio", "audio_valid", "has_audio")}
+STORED_KEYS = {
+    "frames": ("frames",),
+    "clips": ("frames", "face_found"),
+    "av":
+        ("frames", "mouth", "audio", "audio_valid", "has_audio", "face_found", "eye_aspect_ratio"),
+    "audio": ("audio", "audio_valid", "has_audio")
+}
 # Stored features that are not per frame: repeated for every row of the video.
 PER_VIDEO = ("has_audio",)
 
@@ -84,8 +86,8 @@ def _frames(stored, lo, hi, size):
 
 
 def num_rows(example, data_config):
-  return rows_per_video(len(example["frames"] if "frames" in example else example["audio"]),
-                        data_config)
+  return rows_per_video(
+      len(example["frames"] if "frames" in example else example["audio"]), data_config)
 
 
 def to_model_inputs(example, data_config, row=None):
@@ -94,8 +96,7 @@ def to_model_inputs(example, data_config, row=None):
   view, size = data_config.view, int(data_config.image_size)
   check_view(view)
   if row is None:
-    rows = [to_model_inputs(example, data_config, r) for r in range(num_rows(example,
-                                                                             data_config))]
+    rows = [to_model_inputs(example, data_config, r) for r in range(num_rows(example, data_config))]
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]} if rows else {}
   if view == "frames":
     return {"image": _frames(example["frames"], row, row + 1, size)[0]}

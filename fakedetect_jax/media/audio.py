@@ -17,94 +17,100 @@ LOG_FLOOR = 1e-6  # log-mel = log(mel power + LOG_FLOOR); silence and padding si
 
 @dataclasses.dataclass
 class Track:
-    samples: np.ndarray  # float32 [N] mono at sample_rate
-    start: float         # time of samples[0], seconds on the video clock
-    sample_rate: int
+  samples: np.ndarray  # float32 [N] mono at sample_rate
+  start: float  # time of samples[0], seconds on the video clock
+  sample_rate: int
 
 
 class Collector:
-    """Decodes the packets of one audio stream as they are demuxed (alongside the video)."""
+  """Decodes the packets of one audio stream as they are demuxed (alongside the video)."""
 
-    def __init__(self, stream, sample_rate=16000, video_start=0.0):
-        self.stream, self.sample_rate, self.video_start = stream, sample_rate, video_start
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        self.chunks, self.first_pts, self.bad = [], None, 0
+  def __init__(self, stream, sample_rate=16000, video_start=0.0):
+    self.stream, self.sample_rate, self.video_start = stream, sample_rate, video_start
+    self.resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    self.chunks, self.first_pts, self.bad = [], None, 0
 
-    def __call__(self, packet):
-        try:
-            frames = packet.decode()
-            for frame in frames:
-                if self.first_pts is None and frame.pts is not None:
-                    self.first_pts = float(frame.pts * frame.time_base)
-                for out in self.resampler.resample(frame):
-                    self.chunks.append(out.to_ndarray().reshape(-1))
-        except (av.error.FFmpegError, ValueError):
-            self.bad += 1
+  def __call__(self, packet):
+    try:
+      frames = packet.decode()
+      for frame in frames:
+        if self.first_pts is None and frame.pts is not None:
+          self.first_pts = float(frame.pts * frame.time_base)
+        for out in self.resampler.resample(frame):
+          self.chunks.append(out.to_ndarray().reshape(-1))
+    except (av.error.FFmpegError, ValueError):
+      self.bad += 1
 
-    def track(self, path):
-        """The decoded Track; AudioError when nothing could be decoded."""
-        try:
-            for out in self.resampler.resample(None):
-                self.chunks.append(out.to_ndarray().reshape(-1))
-        except (av.error.FFmpegError, ValueError):
-            self.bad += 1
-        if not self.chunks:
-            raise errors.AudioError(path, f"no samples decoded ({self.bad} bad packets)")
-        samples = np.concatenate(self.chunks).astype(np.float32, copy=False)
-        start = (self.first_pts or 0.0) - self.video_start
-        # AAC decodes whole 1024-sample frames: drop what lies past the stream's stated end.
-        st = self.stream
-        if st.duration and st.time_base:
-            end = float(((st.start_time or 0) + st.duration) * st.time_base) - self.video_start
-            keep = int(round((end - start) * self.sample_rate))
-            if 0 < keep < len(samples):
-                samples = samples[:keep]
-        return Track(samples, start, self.sample_rate)
+  def track(self, path):
+    """The decoded Track; AudioError when nothing could be decoded."""
+    try:
+      for out in self.resampler.resample(None):
+        self.chunks.append(out.to_ndarray().reshape(-1))
+    except (av.error.FFmpegError, ValueError):
+      self.bad += 1
+    if not self.chunks:
+      raise errors.AudioError(path, f"no samples decoded ({self.bad} bad packets)")
+    samples = np.concatenate(self.chunks).astype(np.float32, copy=False)
+    start = (self.first_pts or 0.0) - self.video_start
+    # AAC decodes whole 1024-sample frames: drop what lies past the stream's stated end.
+    st = self.stream
+    if st.duration and st.time_base:
+      end = float(((st.start_time or 0) + st.duration) * st.time_base) - self.video_start
+      keep = int(round((end - start) * self.sample_rate))
+      if 0 < keep < len(samples):
+        samples = samples[:keep]
+    return Track(samples, start, self.sample_rate)
 
 
 def read_audio(path, sample_rate=16000, video_start=0.0):
-    """Decode the first audio stream of a file on its own. Returns a Track, or None when the
+  """Decode the first audio stream of a file on its own. Returns a Track, or None when the
     file has no audio; AudioError when a stream exists but yields no samples."""
-    with decode.open_container(path) as container:
-        if not container.streams.audio:
-            return None
-        collect = Collector(container.streams.audio[0], sample_rate, video_start)
-        try:
-            for packet in container.demux(container.streams.audio[0]):
-                collect(packet)
-        except av.error.FFmpegError:
-            collect.bad += 1
-        return collect.track(path)
+  with decode.open_container(path) as container:
+    if not container.streams.audio:
+      return None
+    collect = Collector(container.streams.audio[0], sample_rate, video_start)
+    try:
+      for packet in container.demux(container.streams.audio[0]):
+        collect(packet)
+    except av.error.FFmpegError:
+      collect.bad += 1
+    return collect.track(path)
 
 
 def log_mel(samples, cfg):
-    """float32 [n_frames, n_mels]; frame k is centred at k * hop seconds from samples[0]."""
-    import librosa  # lazy: heavy import, only needed with audio
-    n_fft = int(round(cfg.win_seconds * cfg.sample_rate))
-    mel = librosa.feature.melspectrogram(
-        y=samples, sr=cfg.sample_rate, n_fft=n_fft, hop_length=cfg.hop_length,
-        win_length=n_fft, n_mels=cfg.n_mels, center=True, power=2.0)
-    return np.log(mel.T + LOG_FLOOR).astype(np.float32)
+  """float32 [n_frames, n_mels]; frame k is centred at k * hop seconds from samples[0]."""
+  import librosa  # lazy: heavy import, only needed with audio
+  n_fft = int(round(cfg.win_seconds * cfg.sample_rate))
+  mel = librosa.feature.melspectrogram(
+      y=samples,
+      sr=cfg.sample_rate,
+      n_fft=n_fft,
+      hop_length=cfg.hop_length,
+      win_length=n_fft,
+      n_mels=cfg.n_mels,
+      center=True,
+      power=2.0)
+  return np.log(mel.T + LOG_FLOOR).astype(np.float32)
 
 
 def windows(mel, track_start, times, cfg):
-    """Windows of cfg.audio_window mel frames centred on each time.
+  """Windows of cfg.audio_window mel frames centred on each time.
 
     Returns (float32 [T, W, n_mels], bool [T, W] valid). Frame k of `mel` is centred at
     track_start + k * hop; window slot j of frame t covers the mel frame centred nearest to
     times[t] + (j - W // 2) * hop. Slots outside the track hold log(LOG_FLOOR), marked invalid.
     """
-    w = cfg.audio_window
-    hop = cfg.hop_length / cfg.sample_rate
-    centre = np.round((np.asarray(times, np.float64) - track_start) / hop).astype(np.int64)
-    k = centre[:, None] + np.arange(w)[None, :] - w // 2
-    valid = (k >= 0) & (k < len(mel))
-    out = np.full(k.shape + (cfg.n_mels,), np.log(LOG_FLOOR), np.float32)
-    out[valid] = mel[k[valid]]
-    return out, valid
+  w = cfg.audio_window
+  hop = cfg.hop_length / cfg.sample_rate
+  centre = np.round((np.asarray(times, np.float64) - track_start) / hop).astype(np.int64)
+  k = centre[:, None] + np.arange(w)[None, :] - w // 2
+  valid = (k >= 0) & (k < len(mel))
+  out = np.full(k.shape + (cfg.n_mels,), np.log(LOG_FLOOR), np.float32)
+  out[valid] = mel[k[valid]]
+  return out, valid
 
 
 def empty(num_frames, cfg):
-    w = cfg.audio_window
-    return (np.full((num_frames, w, cfg.n_mels), np.log(LOG_FLOOR), np.float32),
-            np.zeros((num_frames, w), bool))
+  w = cfg.audio_window
+  return (np.full((num_frames, w, cfg.n_mels), np.log(LOG_FLOOR),
+                  np.float32), np.zeros((num_frames, w), bool))

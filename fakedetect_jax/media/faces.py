@@ -15,50 +15,52 @@ import numpy as np
 
 @dataclasses.dataclass(eq=False)  # identity: detections are looked up in lists
 class Detection:
-    box: np.ndarray                  # float32 [4] x0, y0, x1, y1 in the given image's pixels
-    score: float
-    eyes: Optional[np.ndarray] = None  # float32 [2, 2]: (x, y) of the subject's right, left eye
+  box: np.ndarray  # float32 [4] x0, y0, x1, y1 in the given image's pixels
+  score: float
+  eyes: Optional[np.ndarray] = None  # float32 [2, 2]: (x, y) of the subject's right, left eye
 
-    def scaled(self, s):
-        return Detection(self.box / s, self.score, None if self.eyes is None else self.eyes / s)
+  def scaled(self, s):
+    return Detection(self.box / s, self.score, None if self.eyes is None else self.eyes / s)
 
 
 class MediaPipeDetector:
-    """BlazeFace as bundled with mediapipe 0.10.14 (no download).
+  """BlazeFace as bundled with mediapipe 0.10.14 (no download).
 
     model_selection 1 is the full-range model (faces up to ~5 m, 192 px input), 0 the
     short-range one (selfie distance, 128 px input).
     """
-    reusable = True  # the graph runs each image on its own: no state between calls
+  reusable = True  # the graph runs each image on its own: no state between calls
 
-    def __init__(self, model_selection=1, min_score=0.5):
-        quiet_mediapipe()
-        from mediapipe.python.solutions import face_detection  # lazy: heavy import
-        self._fd = face_detection.FaceDetection(model_selection=model_selection,
-                                                min_detection_confidence=min_score)
+  def __init__(self, model_selection=1, min_score=0.5):
+    quiet_mediapipe()
+    from mediapipe.python.solutions import face_detection  # lazy: heavy import
+    self._fd = face_detection.FaceDetection(
+        model_selection=model_selection, min_detection_confidence=min_score)
 
-    def detect(self, rgb):
-        h, w = rgb.shape[:2]
-        res = self._fd.process(rgb)
-        out = []
-        for d in res.detections or ():
-            bb = d.location_data.relative_bounding_box
-            box = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w,
-                            (bb.ymin + bb.height) * h], np.float32)
-            kp = d.location_data.relative_keypoints
-            eyes = (np.array([[kp[0].x * w, kp[0].y * h], [kp[1].x * w, kp[1].y * h]], np.float32)
-                    if len(kp) >= 2 else None)
-            out.append(Detection(box, float(d.score[0]), eyes))
-        return out
+  def detect(self, rgb):
+    h, w = rgb.shape[:2]
+    res = self._fd.process(rgb)
+    out = []
+    for d in res.detections or ():
+      bb = d.location_data.relative_bounding_box
+      box = np.array(
+          [bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w,
+           (bb.ymin + bb.height) * h], np.float32)
+      kp = d.location_data.relative_keypoints
+      eyes = (
+          np.array([[kp[0].x * w, kp[0].y * h], [kp[1].x * w, kp[1].y *
+                                                 h]], np.float32) if len(kp) >= 2 else None)
+      out.append(Detection(box, float(d.score[0]), eyes))
+    return out
 
-    def close(self):
-        self._fd.close()
+  def close(self):
+    self._fd.close()
 
 
 def quiet_mediapipe():
-    # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4: harmless, and it would
-    # otherwise warn on every graph run.
-    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
+  # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4: harmless, and it would
+  # otherwise warn on every graph run.
+  warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
 
 
 DETECTORS: Dict[str, Callable[..., object]] = {
@@ -68,67 +70,67 @@ DETECTORS: Dict[str, Callable[..., object]] = {
 
 
 def make_detector(name, min_score=0.5):
-    try:
-        factory = DETECTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown face detector {name!r}; known: {sorted(DETECTORS)}") from None
-    return factory(min_score)
+  try:
+    factory = DETECTORS[name]
+  except KeyError:
+    raise ValueError(f"unknown face detector {name!r}; known: {sorted(DETECTORS)}") from None
+  return factory(min_score)
 
 
 def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+  ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+  iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+  inter = ix * iy
+  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+  return inter / union if union > 0 else 0.0
 
 
 def _link_cost(a, b, dt):
-    """How far box b is from box a, in face sizes; None when it cannot be the same face.
+  """How far box b is from box a, in face sizes; None when it cannot be the same face.
 
     Sampled frames can be seconds apart, so the allowed move grows with the time gap
     (about two face sizes a second); size may change at most 2x.
     """
-    sa, sb = a[2] - a[0], b[2] - b[0]
-    if not (0.5 < sb / max(sa, 1e-6) < 2.0):
-        return None
-    dist = float(np.linalg.norm((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2)) / max(sa, sb)
-    return dist if dist < 1.0 + 2.0 * abs(dt) else None
+  sa, sb = a[2] - a[0], b[2] - b[0]
+  if not (0.5 < sb / max(sa, 1e-6) < 2.0):
+    return None
+  dist = float(np.linalg.norm((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2)) / max(sa, sb)
+  return dist if dist < 1.0 + 2.0 * abs(dt) else None
 
 
 def choose_track(dets_per_frame: List[List[Detection]], times):
-    """Link detections across sampled frames; return the chosen detection per frame (or None).
+  """Link detections across sampled frames; return the chosen detection per frame (or None).
 
     The chosen track maximises the summed box area over frames: the largest face that is
     present most of the time, not a big face flashing by once.
     """
-    tracks = []  # each: {frame: Detection}
-    for t, dets in enumerate(dets_per_frame):
-        taken = set()
-        for d in sorted(dets, key=lambda d: -d.score):
-            best, best_cost = None, None
-            for k, tr in enumerate(tracks):
-                last_t = max(tr)
-                if k in taken or last_t >= t:
-                    continue
-                cost = _link_cost(tr[last_t].box, d.box, times[t] - times[last_t])
-                if cost is not None and (best is None or cost < best_cost):
-                    best, best_cost = k, cost
-            if best is None:
-                tracks.append({t: d})
-                best = len(tracks) - 1
-            else:
-                tracks[best][t] = d
-            taken.add(best)
-    if not tracks:
-        return [None] * len(dets_per_frame)
-    area = lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-    best = max(tracks, key=lambda tr: sum(area(d) for d in tr.values()))
-    return [best.get(t) for t in range(len(dets_per_frame))]
+  tracks = []  # each: {frame: Detection}
+  for t, dets in enumerate(dets_per_frame):
+    taken = set()
+    for d in sorted(dets, key=lambda d: -d.score):
+      best, best_cost = None, None
+      for k, tr in enumerate(tracks):
+        last_t = max(tr)
+        if k in taken or last_t >= t:
+          continue
+        cost = _link_cost(tr[last_t].box, d.box, times[t] - times[last_t])
+        if cost is not None and (best is None or cost < best_cost):
+          best, best_cost = k, cost
+      if best is None:
+        tracks.append({t: d})
+        best = len(tracks) - 1
+      else:
+        tracks[best][t] = d
+      taken.add(best)
+  if not tracks:
+    return [None] * len(dets_per_frame)
+  area = lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+  best = max(tracks, key=lambda tr: sum(area(d) for d in tr.values()))
+  return [best.get(t) for t in range(len(dets_per_frame))]
 
 
 def smooth_series(values, times, found, sigma):
-    """Smooth values [T, D] over time using the frames where `found`; fill the others.
+  """Smooth values [T, D] over time using the frames where `found`; fill the others.
 
     Each found frame gets a local linear fit in time, Gaussian-weighted (sigma seconds), over
     the found frames: jitter is averaged out but steady motion and zoom are kept, also at the
@@ -136,26 +138,26 @@ def smooth_series(values, times, found, sigma):
     almost no weight from each other. Frames not found take the previous found frame's value
     (the next one before the first detection): the "carry the last box" behaviour.
     """
-    values = np.asarray(values, np.float64)
-    out = np.full_like(values, np.nan)
-    idx = np.flatnonzero(found)
-    if not len(idx):
-        return out
-    times = np.asarray(times, np.float64)
-    y = values[idx]
-    if sigma > 0 and len(idx) > 1:
-        dt = times[idx][None, :] - times[idx][:, None]   # [i, j]: t_j - t_i
-        w = np.exp(-0.5 * (dt / sigma) ** 2)
-        s0, s1, s2 = w.sum(1), (w * dt).sum(1), (w * dt * dt).sum(1)
-        t0, t1 = w @ y, (w * dt) @ y
-        det = s0 * s2 - s1 * s1
-        # A fit needs spread in time; with (almost) one effective sample use the weighted mean.
-        ok = det > 1e-3 * np.maximum(s0 * s2, 1e-12)
-        fit = (s2[:, None] * t0 - s1[:, None] * t1) / np.where(ok, det, 1.0)[:, None]
-        out[idx] = np.where(ok[:, None], fit, t0 / s0[:, None])
-    else:
-        out[idx] = y
-    prev = np.maximum.accumulate(np.where(found, np.arange(len(found)), -1))
-    for t in np.flatnonzero(~np.asarray(found)):
-        out[t] = out[prev[t]] if prev[t] >= 0 else out[idx[0]]
+  values = np.asarray(values, np.float64)
+  out = np.full_like(values, np.nan)
+  idx = np.flatnonzero(found)
+  if not len(idx):
     return out
+  times = np.asarray(times, np.float64)
+  y = values[idx]
+  if sigma > 0 and len(idx) > 1:
+    dt = times[idx][None, :] - times[idx][:, None]  # [i, j]: t_j - t_i
+    w = np.exp(-0.5 * (dt / sigma)**2)
+    s0, s1, s2 = w.sum(1), (w * dt).sum(1), (w * dt * dt).sum(1)
+    t0, t1 = w @ y, (w * dt) @ y
+    det = s0 * s2 - s1 * s1
+    # A fit needs spread in time; with (almost) one effective sample use the weighted mean.
+    ok = det > 1e-3 * np.maximum(s0 * s2, 1e-12)
+    fit = (s2[:, None] * t0 - s1[:, None] * t1) / np.where(ok, det, 1.0)[:, None]
+    out[idx] = np.where(ok[:, None], fit, t0 / s0[:, None])
+  else:
+    out[idx] = y
+  prev = np.maximum.accumulate(np.where(found, np.arange(len(found)), -1))
+  for t in np.flatnonzero(~np.asarray(found)):
+    out[t] = out[prev[t]] if prev[t] >= 0 else out[idx[0]]
+  return out

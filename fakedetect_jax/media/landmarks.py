@@ -7,62 +7,65 @@ import numpy as np
 
 # Canonical 468-point mesh indices.
 MOUTH_CORNERS = (61, 291)
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409,
-              291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91,
+              146)
 # Per eye: corner, corner, upper, upper, lower, lower (upper i pairs with lower i).
 RIGHT_EYE = (33, 133, 160, 158, 144, 153)
 LEFT_EYE = (263, 362, 387, 385, 373, 380)
 
 
 class FaceMesh:
-    """mediapipe face mesh in tracking mode: frames of one video must come in time order.
+  """mediapipe face mesh in tracking mode: frames of one video must come in time order.
 
     Tracking (reuse of the last landmarks as the next region) is ~2x faster than a detection
     per image, and the crops are already centred on the face, so it rarely loses it.
     """
 
-    def __init__(self, min_score=0.5):
-        from fakedetect_jax.media.faces import quiet_mediapipe
-        quiet_mediapipe()
-        from mediapipe.python.solutions import face_mesh  # lazy: heavy import
-        self._fm = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                      refine_landmarks=False, min_detection_confidence=min_score,
-                                      min_tracking_confidence=min_score)
+  def __init__(self, min_score=0.5):
+    from fakedetect_jax.media.faces import quiet_mediapipe
+    quiet_mediapipe()
+    from mediapipe.python.solutions import face_mesh  # lazy: heavy import
+    self._fm = face_mesh.FaceMesh(
+        static_image_mode=False,
+        max_num_faces=1,
+        refine_landmarks=False,
+        min_detection_confidence=min_score,
+        min_tracking_confidence=min_score)
 
-    def landmarks(self, rgb):
-        """float64 [468, 2] in continuous pixel coordinates of `rgb`, or None."""
-        res = self._fm.process(rgb)
-        if not res.multi_face_landmarks:
-            return None
-        h, w = rgb.shape[:2]
-        lm = res.multi_face_landmarks[0].landmark
-        return np.array([(p.x * w, p.y * h) for p in lm], np.float64)
+  def landmarks(self, rgb):
+    """float64 [468, 2] in continuous pixel coordinates of `rgb`, or None."""
+    res = self._fm.process(rgb)
+    if not res.multi_face_landmarks:
+      return None
+    h, w = rgb.shape[:2]
+    lm = res.multi_face_landmarks[0].landmark
+    return np.array([(p.x * w, p.y * h) for p in lm], np.float64)
 
-    def reset(self):
-        """Forget the tracked face: the next frame is treated as a new video's first.
+  def reset(self):
+    """Forget the tracked face: the next frame is treated as a new video's first.
 
         Restarting the graph run (~1 ms) is much cheaper than building a new graph, and the
         landmarks then match a fresh FaceMesh exactly (tests/media/test_media_faces.py).
         """
-        self._fm.reset()
+    self._fm.reset()
 
-    def close(self):
-        self._fm.close()
+  def close(self):
+    self._fm.close()
 
 
 def eye_aspect_ratio(pts):
-    """Mean over both eyes of (two lid distances) / (2 * eye width); ~0.3 open, <0.15 closed."""
-    ears = []
-    for c0, c1, u0, u1, l0, l1 in (RIGHT_EYE, LEFT_EYE):
-        width = np.linalg.norm(pts[c0] - pts[c1])
-        lids = np.linalg.norm(pts[u0] - pts[l0]) + np.linalg.norm(pts[u1] - pts[l1])
-        ears.append(lids / (2 * width) if width > 0 else 0.0)
-    return float(np.mean(ears))
+  """Mean over both eyes of (two lid distances) / (2 * eye width); ~0.3 open, <0.15 closed."""
+  ears = []
+  for c0, c1, u0, u1, l0, l1 in (RIGHT_EYE, LEFT_EYE):
+    width = np.linalg.norm(pts[c0] - pts[c1])
+    lids = np.linalg.norm(pts[u0] - pts[l0]) + np.linalg.norm(pts[u1] - pts[l1])
+    ears.append(lids / (2 * width) if width > 0 else 0.0)
+  return float(np.mean(ears))
 
 
 def mouth_geometry(pts):
-    """(centre [2], width, angle) of the mouth from source-coordinate landmarks."""
-    centre = pts[list(OUTER_LIPS)].mean(0)
-    a, b = pts[MOUTH_CORNERS[0]], pts[MOUTH_CORNERS[1]]
-    d = b - a
-    return centre, float(np.hypot(*d)), float(np.arctan2(d[1], d[0]))
+  """(centre [2], width, angle) of the mouth from source-coordinate landmarks."""
+  centre = pts[list(OUTER_LIPS)].mean(0)
+  a, b = pts[MOUTH_CORNERS[0]], pts[MOUTH_CORNERS[1]]
+  d = b - a
+  return centre, float(np.hypot(*d)), float(np.arctan2(d[1], d[0]))

@@ -11,8 +11,16 @@ from fakedetect_jax.models.registry import (CONVERTERS, EXPLAINERS, REGISTRY, VI
 
 # Imported for their registrations.
 from fakedetect_jax.models import audio, lipsync, temporal  # noqa: E402,F401
-from fakedetect_jax.models import (cross_vit, efficientnet, inception_resnet_v2, meso,  # noqa: E402,F401
-                                   resnext, vit, xception)
+from fakedetect_jax.models import (
+    cross_vit,
+    efficientnet,
+    inception_resnet_v2,
+    meso,  # noqa: E402,F401
+    resnext,
+    vit,
+    xception)
 
-__all__ = ["CONVERTERS", "EXPLAINERS", "REGISTRY", "VIEWS", "ModelSpec", "from_config",
-           "get_model", "names", "register", "spec"]
+__all__ = [
+    "CONVERTERS", "EXPLAINERS", "REGISTRY", "VIEWS", "ModelSpec", "from_config", "get_model",
+    "names", "register", "spec"
+]

@@ -23,8 +23,8 @@ from fakedetect_jax import models
 
 def abstract_variables(name, size, **kwargs):
   model = models.get_model(name, **kwargs)
-  v = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)),
-                                        train=False))
+  v = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False))
   return {k: v[k] for k in ("params", "batch_stats") if k in v}
 
 
@@ -51,8 +51,9 @@ def main(argv=None):
   s.add_argument("--size", type=int, help="input pixels (default: the model's own)")
   c = sub.add_parser("convert", help="Keras/timm weights -> .npz")
   c.add_argument("name")
-  c.add_argument("source", help="'imagenet' (Keras download), .h5/.weights.h5/.keras or "
-                                 ".safetensors")
+  c.add_argument(
+      "source", help="'imagenet' (Keras download), .h5/.weights.h5/.keras or "
+      ".safetensors")
   c.add_argument("out", help="the .npz to write")
   c.add_argument("--size", type=int, help="input pixels (ViT position embeddings)")
   args = p.parse_args(argv)
@@ -60,26 +61,33 @@ def main(argv=None):
     print("\n".join(models.names()))
     return 0
   if args.name not in models.names():
-    print(f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
-          file=sys.stderr)
+    print(
+        f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
+        file=sys.stderr)
     return 2
   spec = models.REGISTRY[args.name]
   if spec.view != "frames":
-    print(f"error: {args.name} takes a video view, not an image; summary and convert are for "
-          f"frame models", file=sys.stderr)
+    print(
+        f"error: {args.name} takes a video view, not an image; summary and convert are for "
+        f"frame models",
+        file=sys.stderr)
     return 2
   size = args.size or spec.default_size
   if size < spec.min_size:
-    print(f"error: --size {size} is below the smallest input {args.name} accepts "
-          f"({spec.min_size} px)", file=sys.stderr)
+    print(
+        f"error: --size {size} is below the smallest input {args.name} accepts "
+        f"({spec.min_size} px)",
+        file=sys.stderr)
     return 2
   if args.command == "summary":
     print(summary(args.name, size))
     return 0
   kind = "timm" if str(args.source).endswith(".safetensors") else "keras"
   if kind not in spec.converters:
-    print(f"error: {args.name} takes no {kind} weights; its weight sources: "
-          f"{', '.join(spec.converters) or 'none'}", file=sys.stderr)
+    print(
+        f"error: {args.name} takes no {kind} weights; its weight sources: "
+        f"{', '.join(spec.converters) or 'none'}",
+        file=sys.stderr)
     return 2
   from fakedetect_jax.models import pretrained
   variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))

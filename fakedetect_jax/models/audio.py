@@ -20,7 +20,7 @@ class AudioCNN(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    valid = x["audio_valid"].astype(jnp.float32)                         # [B, T, W]
+    valid = x["audio_valid"].astype(jnp.float32)  # [B, T, W]
     audio = x["audio"].astype(self.dtype)
     b, t, w, m = audio.shape
     h = (audio * valid[..., None].astype(self.dtype)).reshape(b * t, w, m, 1)
@@ -33,9 +33,10 @@ class AudioCNN(nn.Module):
     weight = (valid.mean(-1) > 0).astype(jnp.float32)[..., None]
     h = jnp.sum(h * weight, 1) / jnp.maximum(jnp.sum(weight, 1), 1.0)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return nn.Dense(1, dtype=self.dtype, name="logit")(h.astype(self.dtype))[:, 0].astype(jnp.float32)
+    return nn.Dense(
+        1, dtype=self.dtype, name="logit")(h.astype(self.dtype))[:, 0].astype(jnp.float32)
 
 
 # Reads no frames: the sizes only shape the (unused) frames of the benchmark's examples.
-register("audio_cnn", ModelSpec(AudioCNN, default_size=64, min_size=1, view="audio",
-                                explainer=None))
+register("audio_cnn",
+         ModelSpec(AudioCNN, default_size=64, min_size=1, view="audio", explainer=None))

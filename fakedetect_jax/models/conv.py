@@ -22,15 +22,19 @@ CHUNK = 16  # examples per kernel-gradient call on CPU
 
 
 def _conv(x, kernel, dilation):
-  return lax.conv_general_dilated(x, kernel, (1, 1), "SAME", rhs_dilation=(dilation,) * 2,
-                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return lax.conv_general_dilated(
+      x,
+      kernel, (1, 1),
+      "SAME",
+      rhs_dilation=(dilation,) * 2,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def kernel_grad_chunks(batch):
   """How many chunks the kernel gradient of a `batch` (global) is split into here."""
   per_device = batch // jax.device_count()
-  if not backend.use_cpu_rewrites() or per_device < 2 * CHUNK or batch % (
-      jax.device_count() * CHUNK):
+  if not backend.use_cpu_rewrites() or per_device < 2 * CHUNK or batch % (jax.device_count() *
+                                                                          CHUNK):
     return 1
   return per_device // CHUNK
 
@@ -77,6 +81,7 @@ class Conv(nn.Module):
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     chunks = kernel_grad_chunks(x.shape[0])
-    y = (_conv(x, kernel, self.dilation) if chunks == 1
-         else _chunked_conv(x, kernel, self.dilation, chunks))
+    y = (
+        _conv(x, kernel, self.dilation) if chunks == 1 else _chunked_conv(
+            x, kernel, self.dilation, chunks))
     return y + bias.astype(self.dtype)

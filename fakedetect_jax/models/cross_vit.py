@@ -47,8 +47,9 @@ class CrossAttend(nn.Module):
     dim = cls.shape[-1]
     y = nn.Dense(self.dim_other, dtype=self.dtype, name="project_in")(cls)
     y = nn.LayerNorm(dtype=self.dtype, name="norm")(y)
-    y = Attention(self.heads, self.head_dim, qkv_bias=False, dtype=self.dtype, name="attn")(
-        y, context=jnp.concatenate([y, patches], axis=1))
+    y = Attention(
+        self.heads, self.head_dim, qkv_bias=False, dtype=self.dtype, name="attn")(
+            y, context=jnp.concatenate([y, patches], axis=1))
     return cls + nn.Dense(dim, dtype=self.dtype, name="project_out")(y)
 
 
@@ -64,12 +65,12 @@ class CrossEfficientViT(nn.Module):
   lg_patch: int = 8
   lg_depth: int = 3
   lg_mlp: int = 2048
-  lg_block: int = 2          # the L branch's trunk stops after this block (block1a=0)
+  lg_block: int = 2  # the L branch's trunk stops after this block (block1a=0)
   heads: int = 8
   head_dim: int = 64
   cross_depth: int = 2
   trunk: str = "b0"
-  trunk_width: float = 0.0   # tiny trunks for tests
+  trunk_width: float = 0.0  # tiny trunks for tests
   trunk_depth: float = 0.0
   trunk_drop_connect: float = 0.2
   trunk_stages: int = 7
@@ -77,9 +78,14 @@ class CrossEfficientViT(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    trunk = dict(variant=self.trunk, width=self.trunk_width, depth=self.trunk_depth,
-                 drop_connect=self.trunk_drop_connect, stages=self.trunk_stages,
-                 trunk_only=True, dtype=self.dtype)
+    trunk = dict(
+        variant=self.trunk,
+        width=self.trunk_width,
+        depth=self.trunk_depth,
+        drop_connect=self.trunk_drop_connect,
+        stages=self.trunk_stages,
+        trunk_only=True,
+        dtype=self.dtype)
     sm = EfficientNet(name="sm_trunk", **trunk)(x, train)
     lg = EfficientNet(stop_after=self.lg_block, name="lg_trunk", **trunk)(x, train)
     sm = cam_tap(self, sm)
@@ -91,21 +97,24 @@ class CrossEfficientViT(nn.Module):
 
     sm = embed(sm, self.sm_patch, self.sm_dim, "sm")
     lg = embed(lg, self.lg_patch, self.lg_dim, "lg")
-    enc = dict(heads=self.heads, head_dim=self.head_dim, dropout=self.encoder_dropout,
-               dtype=self.dtype)
+    enc = dict(
+        heads=self.heads, head_dim=self.head_dim, dropout=self.encoder_dropout, dtype=self.dtype)
     for i in range(self.depth):
       sm = Encoder(self.sm_depth, mlp_dim=self.sm_mlp, name=f"sm_enc_{i}", **enc)(sm, train)
       lg = Encoder(self.lg_depth, mlp_dim=self.lg_mlp, name=f"lg_enc_{i}", **enc)(lg, train)
       sm_cls, lg_cls = sm[:, :1], lg[:, :1]
       for j in range(self.cross_depth):
-        sm_cls = CrossAttend(self.lg_dim, self.heads, self.head_dim, self.dtype,
-                             name=f"cross_{i}_{j}_sm")(sm_cls, lg[:, 1:])
-        lg_cls = CrossAttend(self.sm_dim, self.heads, self.head_dim, self.dtype,
-                             name=f"cross_{i}_{j}_lg")(lg_cls, sm[:, 1:])
+        sm_cls = CrossAttend(
+            self.lg_dim, self.heads, self.head_dim, self.dtype, name=f"cross_{i}_{j}_sm")(sm_cls,
+                                                                                          lg[:, 1:])
+        lg_cls = CrossAttend(
+            self.sm_dim, self.heads, self.head_dim, self.dtype, name=f"cross_{i}_{j}_lg")(lg_cls,
+                                                                                          sm[:, 1:])
       sm = jnp.concatenate([sm_cls, sm[:, 1:]], axis=1)
       lg = jnp.concatenate([lg_cls, lg[:, 1:]], axis=1)
-    head = lambda t, branch: Head(0.0, self.dtype, name=f"{branch}_head")(
-        nn.LayerNorm(dtype=self.dtype, name=f"{branch}_head_norm")(t[:, 0]), train)
+    head = lambda t, branch: Head(
+        0.0, self.dtype, name=f"{branch}_head")(nn.LayerNorm(
+            dtype=self.dtype, name=f"{branch}_head_norm")(t[:, 0]), train)
     return head(sm, "sm") + head(lg, "lg")
 
 
@@ -134,15 +143,28 @@ class ConvViT(nn.Module):
     t = nn.Dense(self.dim, dtype=self.dtype, name="patch_embed")(patchify(x, self.patch))
     t = Tokens(self.dtype, name="tokens")(t)
     t = nn.Dropout(self.dropout, deterministic=not train)(t)
-    t = Encoder(self.depth, self.heads, self.mlp, dropout=self.encoder_dropout, dtype=self.dtype,
-                name="encoder")(t, train)
+    t = Encoder(
+        self.depth,
+        self.heads,
+        self.mlp,
+        dropout=self.encoder_dropout,
+        dtype=self.dtype,
+        name="encoder")(t, train)
     y = nn.relu(nn.Dense(self.mlp, dtype=self.dtype, name="head_fc")(t[:, 0]))
     return Head(self.dropout, self.dtype, name="head")(y, train)
 
 
 # Explained by attention rollout (ConvViT's CNN stem has a cam_tap too: Grad-CAM also works).
 # Cross Efficient ViT takes Keras' EfficientNetB0 into both trunks (the L trunk: its first blocks).
-register("cross_efficient_vit", ModelSpec(
-    CrossEfficientViT, default_size=224, min_size=32, explainer="rollout",
-    converters={"keras": {"app": "EfficientNetB0", "prefixes": (("sm_trunk",), ("lg_trunk",))}}))
+register(
+    "cross_efficient_vit",
+    ModelSpec(
+        CrossEfficientViT,
+        default_size=224,
+        min_size=32,
+        explainer="rollout",
+        converters={"keras": {
+            "app": "EfficientNetB0",
+            "prefixes": (("sm_trunk",), ("lg_trunk",))
+        }}))
 register("conv_vit", ModelSpec(ConvViT, default_size=224, min_size=32, explainer="rollout"))

@@ -19,15 +19,20 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import (Conv1x1, DepthwiseConv, Head, cam_tap,
-                                          imagenet_normalize, keras_bn)
+from fakedetect_jax.models.layers import (Conv1x1, DepthwiseConv, Head, cam_tap, imagenet_normalize,
+                                          keras_bn)
 from fakedetect_jax.models.registry import ModelSpec, register
 
 # (width, depth, Keras default resolution, Keras top dropout) per variant.
 VARIANTS = {
-    "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
-    "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
-    "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5),
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
 }
 # kernel, repeats, filters in, filters out, expand ratio, stride (squeeze-excite ratio 0.25).
 BLOCKS = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
@@ -67,11 +72,11 @@ class EfficientNet(nn.Module):
   dropout: float = 0.4
   drop_connect: float = 0.2
   attention_after: int = -1  # block index of B4Att's attention map; -1: none
-  width: float = 0.0         # override the variant's coefficients (tests use tiny ones)
+  width: float = 0.0  # override the variant's coefficients (tests use tiny ones)
   depth: float = 0.0
   stages: int = len(BLOCKS)  # fewer stages: a shallower model for tests
-  trunk_only: bool = False   # return features, not a logit: the top activation, or with
-  stop_after: int = -1       # stop_after=i the output of block i (Cross Efficient ViT's trunks)
+  trunk_only: bool = False  # return features, not a logit: the top activation, or with
+  stop_after: int = -1  # stop_after=i the output of block i (Cross Efficient ViT's trunks)
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -79,9 +84,15 @@ class EfficientNet(nn.Module):
     width = self.width or VARIANTS[self.variant][0]
     depth = self.depth or VARIANTS[self.variant][1]
     conv = lambda f, k, name, **kw: (
-        Conv1x1(f, kernel_init=_conv_init, dtype=self.dtype, name=name) if k == 1 and not kw
-        else nn.Conv(f, (k, k), padding="SAME", use_bias=False, kernel_init=_conv_init,
-                     dtype=self.dtype, name=name, **kw))
+        Conv1x1(f, kernel_init=_conv_init, dtype=self.dtype, name=name)
+        if k == 1 and not kw else nn.Conv(
+            f, (k, k),
+            padding="SAME",
+            use_bias=False,
+            kernel_init=_conv_init,
+            dtype=self.dtype,
+            name=name,
+            **kw))
     bn = lambda name: keras_bn(train, self.dtype, name)
     x = imagenet_normalize(x.astype(self.dtype))
     x = nn.swish(bn("stem_bn")(conv(round_filters(32, width), 3, "stem_conv", strides=(2, 2))(x)))
@@ -94,8 +105,10 @@ class EfficientNet(nn.Module):
       x = nn.swish(bn(name + "bn")(x))
       # Squeeze-and-excite: 1x1 convs (with bias) on the pooled features, as Keras has them.
       se = jnp.mean(x, axis=(1, 2), keepdims=True)
-      se = nn.swish(Conv1x1(max(1, int(f_in * 0.25)), use_bias=True, dtype=self.dtype,
-                            name=name + "se_reduce")(se))
+      se = nn.swish(
+          Conv1x1(
+              max(1, int(f_in * 0.25)), use_bias=True, dtype=self.dtype,
+              name=name + "se_reduce")(se))
       se = nn.sigmoid(Conv1x1(f, use_bias=True, dtype=self.dtype, name=name + "se_expand")(se))
       x = bn(name + "project_bn")(conv(f_out, 1, name + "project_conv")(x * se))
       if stride == 1 and f_in == f_out:
@@ -117,11 +130,13 @@ class EfficientNet(nn.Module):
 
 def efficientnet(variant, attention=False):
   """A constructor for the registry: efficientnet('b4')(dropout=..., dtype=...)."""
+
   def make(**kwargs):
     kwargs.setdefault("dropout", VARIANTS[variant][3])
     if attention:
       kwargs.setdefault("attention_after", 9)
     return EfficientNet(variant=variant, **kwargs)
+
   make.__name__ = make.__qualname__ = f"EfficientNet{variant.upper()}{'Att' if attention else ''}"
   return make
 
@@ -129,13 +144,27 @@ def efficientnet(variant, attention=False):
 def _register():
   for v, (_, _, size, _) in VARIANTS.items():
     # B4 at 224 px is what the FF++ / DFDC detectors (Bonettini et al.) train at, not Keras' 380.
-    register(f"efficientnet_{v}", ModelSpec(
-        efficientnet(v), default_size=224 if v == "b4" else size, min_size=32, bench_size=256,
-        converters={"keras": {"app": f"EfficientNet{v.upper()}"}}))
+    register(
+        f"efficientnet_{v}",
+        ModelSpec(
+            efficientnet(v),
+            default_size=224 if v == "b4" else size,
+            min_size=32,
+            bench_size=256,
+            converters={"keras": {
+                "app": f"EfficientNet{v.upper()}"
+            }}))
   # B4's Keras weights serve B4Att; its attention conv starts from scratch (as in the paper).
-  register("efficientnet_b4_att", ModelSpec(
-      efficientnet("b4", attention=True), default_size=224, min_size=32, bench_size=256,
-      converters={"keras": {"app": "EfficientNetB4"}}))
+  register(
+      "efficientnet_b4_att",
+      ModelSpec(
+          efficientnet("b4", attention=True),
+          default_size=224,
+          min_size=32,
+          bench_size=256,
+          converters={"keras": {
+              "app": "EfficientNetB4"
+          }}))
 
 
 _register()

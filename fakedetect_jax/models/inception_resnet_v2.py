@@ -36,8 +36,15 @@ class InceptionResNetV2(nn.Module):
       else:
         conv_name, bn_name = name, name + "_bn"
       k = (k, k) if isinstance(k, int) else k
-      y = nn.Conv(w(f), k, strides=(strides, strides), padding=padding, use_bias=False,
-                  dtype=self.dtype, name=conv_name)(y)
+      y = nn.Conv(
+          w(f),
+          k,
+          strides=(strides, strides),
+          padding=padding,
+          use_bias=False,
+          dtype=self.dtype,
+          name=conv_name)(
+              y)
       y = keras_bn(train, self.dtype, bn_name, scale=False)(y)
       return nn.relu(y) if relu else y
 
@@ -104,6 +111,13 @@ class InceptionResNetV2(nn.Module):
 
 
 # The valid-padded stem needs 75 px, as Keras' model does.
-register("inception_resnet_v2", ModelSpec(InceptionResNetV2, default_size=299, min_size=75,
-                                          bench_size=256,
-                                          converters={"keras": {"app": "InceptionResNetV2"}}))
+register(
+    "inception_resnet_v2",
+    ModelSpec(
+        InceptionResNetV2,
+        default_size=299,
+        min_size=75,
+        bench_size=256,
+        converters={"keras": {
+            "app": "InceptionResNetV2"
+        }}))

@@ -89,8 +89,14 @@ def _convert_layer(layer, kind, to_np):
     return {"params": params}
   if kind == "SeparableConv2D":
     dw = to_np(layer.depthwise_kernel)
-    params = {"depthwise": {"kernel": dw.reshape(dw.shape[0], dw.shape[1], 1, -1)},
-              "pointwise": {"kernel": to_np(layer.pointwise_kernel)}}
+    params = {
+        "depthwise": {
+            "kernel": dw.reshape(dw.shape[0], dw.shape[1], 1, -1)
+        },
+        "pointwise": {
+            "kernel": to_np(layer.pointwise_kernel)
+        }
+    }
     if layer.use_bias:
       params["pointwise"]["bias"] = to_np(layer.bias)
     return {"params": params}
@@ -100,8 +106,13 @@ def _convert_layer(layer, kind, to_np):
       params["scale"] = to_np(layer.gamma)
     if layer.beta is not None:
       params["bias"] = to_np(layer.beta)
-    return {"params": params, "batch_stats": {"mean": to_np(layer.moving_mean),
-                                              "var": to_np(layer.moving_variance)}}
+    return {
+        "params": params,
+        "batch_stats": {
+            "mean": to_np(layer.moving_mean),
+            "var": to_np(layer.moving_variance)
+        }
+    }
   raise ValueError(f"Keras layer {layer.name} of type {kind} has no Flax counterpart here")
 
 
@@ -111,9 +122,10 @@ def _check_normalization(layer, to_np):
   from fakedetect_jax.models.layers import IMAGENET_MEAN
   mean = to_np(layer.adapt_mean if hasattr(layer, "adapt_mean") else layer.mean).reshape(-1)
   if not np.allclose(mean, IMAGENET_MEAN, atol=1e-3):
-    logging.warning("Keras %s normalises inputs with mean %s; the Flax EfficientNet uses the "
-                    "ImageNet mean %s, so outputs will differ from this Keras model's",
-                    layer.name, np.round(mean, 3).tolist(), IMAGENET_MEAN)
+    logging.warning(
+        "Keras %s normalises inputs with mean %s; the Flax EfficientNet uses the "
+        "ImageNet mean %s, so outputs will differ from this Keras model's", layer.name,
+        np.round(mean, 3).tolist(), IMAGENET_MEAN)
 
 
 def fill(variables, layers, prefixes=((),), new_ok=("head", "att_conv")):

@@ -29,14 +29,19 @@ def imagenet_normalize(x):
 
 def keras_bn(train, dtype, name=None, scale=True):
   """Keras' BatchNormalization defaults (momentum 0.99, epsilon 1e-3), for Keras-born models."""
-  return BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
-                   use_scale=scale, name=name)
+  return BatchNorm(
+      use_running_average=not train,
+      momentum=0.99,
+      epsilon=1e-3,
+      dtype=dtype,
+      use_scale=scale,
+      name=name)
 
 
 def torch_bn(train, dtype, name=None):
   """PyTorch's BatchNorm2d defaults (momentum 0.1 -> 0.9 here, epsilon 1e-5), for timm models."""
-  return BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                   name=name)
+  return BatchNorm(
+      use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name)
 
 
 def batch_moments(xf):
@@ -100,13 +105,14 @@ class BatchNorm(nn.Module):
     c = x.shape[-1]
     ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
-    scale = (self.param("scale", nn.initializers.ones, (c,), jnp.float32) if self.use_scale
-             else jnp.ones((c,), jnp.float32))
+    scale = (
+        self.param("scale", nn.initializers.ones,
+                   (c,), jnp.float32) if self.use_scale else jnp.ones((c,), jnp.float32))
     bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
     dtype = self.dtype or x.dtype
     if self.use_running_average:
-      y = (x.astype(jnp.float32) - ra_mean.value) * (
-          jax.lax.rsqrt(ra_var.value + self.epsilon) * scale) + bias
+      y = (x.astype(jnp.float32) - ra_mean.value) * (jax.lax.rsqrt(ra_var.value + self.epsilon) *
+                                                     scale) + bias
       return y.astype(dtype)
     train = _bn_train if backend.use_cpu_rewrites() else _bn_train_autodiff
     y, mean, var = train(x, scale, bias, self.epsilon)
@@ -173,7 +179,10 @@ class DepthwiseConv(nn.Module):
     if not backend.use_cpu_rewrites():
       dtype = jnp.result_type(x, kernel)  # the taps' type promotion, kept
       return jax.lax.conv_general_dilated(
-          x.astype(dtype), kernel.astype(dtype), (s, s), "SAME", feature_group_count=c,
+          x.astype(dtype),
+          kernel.astype(dtype), (s, s),
+          "SAME",
+          feature_group_count=c,
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
     pads, outs = [], []
     for n in x.shape[1:3]:
@@ -206,7 +215,9 @@ class Conv1x1(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (1, 1, c, self.features))
     if not backend.use_cpu_rewrites():
       y = jax.lax.conv_general_dilated(
-          x.astype(self.dtype), kernel.astype(self.dtype), (self.strides,) * 2, "SAME",
+          x.astype(self.dtype),
+          kernel.astype(self.dtype), (self.strides,) * 2,
+          "SAME",
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
     else:
       if self.strides > 1:
@@ -218,8 +229,12 @@ class Conv1x1(nn.Module):
 
 
 def _grouped_native(x, kernel, s, padding, groups):
-  return jax.lax.conv_general_dilated(x, kernel, (s, s), padding, feature_group_count=groups,
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return jax.lax.conv_general_dilated(
+      x,
+      kernel, (s, s),
+      padding,
+      feature_group_count=groups,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -238,10 +253,13 @@ def _grouped_bwd(s, padding, groups, res, g):
   b, ho, wo = g.shape[:3]
   xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   gg = g.reshape(b, ho, wo, groups, o // groups)
-  taps = [jnp.einsum("bhwgc,bhwgo->cgo",
-                     xp[:, i:i + (ho - 1) * s + 1:s, j:j + (wo - 1) * s + 1:s].reshape(
-                         b, ho, wo, groups, cg), gg, preferred_element_type=jnp.float32)
-          for i in range(kh) for j in range(kw)]
+  taps = [
+      jnp.einsum(
+          "bhwgc,bhwgo->cgo",
+          xp[:, i:i + (ho - 1) * s + 1:s, j:j + (wo - 1) * s + 1:s].reshape(b, ho, wo, groups, cg),
+          gg,
+          preferred_element_type=jnp.float32) for i in range(kh) for j in range(kw)
+  ]
   return input_grad(g)[0], jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
 
 
@@ -294,8 +312,8 @@ def _windows(x, k):
 def _window_position(k):
   """Row-major position of each element in its window, broadcastable against `_windows`."""
   shape = (1, 1, k, 1, k, 1)
-  return (jax.lax.broadcasted_iota(jnp.int8, shape, 2) * k
-          + jax.lax.broadcasted_iota(jnp.int8, shape, 4))
+  return (jax.lax.broadcasted_iota(jnp.int8, shape, 2) * k +
+          jax.lax.broadcasted_iota(jnp.int8, shape, 4))
 
 
 def pool_with_argmax(x, k):
@@ -351,9 +369,10 @@ def max_pool_same(x, k):
   b, h, w, c = x.shape
   pads = [((-(-n // k)) * k - n) for n in (h, w)]
   if any(pads):
-    x = jnp.pad(x, ((0, 0), (pads[0] // 2, pads[0] - pads[0] // 2),
-                    (pads[1] // 2, pads[1] - pads[1] // 2), (0, 0)),
-                constant_values=-jnp.inf)
+    x = jnp.pad(
+        x, ((0, 0), (pads[0] // 2, pads[0] - pads[0] // 2), (pads[1] // 2, pads[1] - pads[1] // 2),
+            (0, 0)),
+        constant_values=-jnp.inf)
   return _pool_k(x, k)
 
 
@@ -370,7 +389,7 @@ class Attention(nn.Module):
   softmax weights [B, heads, Nq, Nk] are sown as 'attention' for attention rollout.
   """
   heads: int
-  head_dim: int = 0          # 0: dim // heads
+  head_dim: int = 0  # 0: dim // heads
   qkv_bias: bool = True
   dtype: jnp.dtype = jnp.float32
 
@@ -388,7 +407,7 @@ class Attention(nn.Module):
       k, v = jnp.split(kv, 2, axis=-1)
     split = lambda t: t.reshape(t.shape[:-1] + (self.heads, hd))
     q, k, v = split(q), split(k), split(v)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q * hd ** -0.5, k)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q * hd**-0.5, k)
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
     self.sow("intermediates", "attention", weights)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(self.dtype), v)
@@ -437,8 +456,9 @@ class Encoder(nn.Module):
   @nn.compact
   def __call__(self, x, train):
     for i in range(self.depth):
-      x = EncoderBlock(self.heads, self.mlp_dim, self.head_dim, self.dropout, self.dtype,
-                       name=f"blocks_{i}")(x, train)
+      x = EncoderBlock(
+          self.heads, self.mlp_dim, self.head_dim, self.dropout, self.dtype,
+          name=f"blocks_{i}")(x, train)
     if self.final_norm:
       x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x)
     return x

@@ -39,7 +39,7 @@ class _Stream(nn.Module):
 
 class LipSync(nn.Module):
   width: int = 64
-  max_offset: int = 3          # K: offsets -K..K frames
+  max_offset: int = 3  # K: offsets -K..K frames
   dropout: float = 0.2
   dtype: jnp.dtype = jnp.float32
 
@@ -55,15 +55,17 @@ class LipSync(nn.Module):
     v = self.mouth_stream(x["mouth"], train)
     audio = x["audio"] * x["audio_valid"][..., None].astype(x["audio"].dtype)
     a = self.audio_stream(audio, train)
-    norm = lambda z: z / (jnp.linalg.norm(z.astype(jnp.float32), axis=-1, keepdims=True)
-                          .astype(z.dtype) + 1e-6)
+    norm = lambda z: z / (
+        jnp.linalg.norm(z.astype(jnp.float32), axis=-1, keepdims=True).astype(z.dtype) + 1e-6)
     return norm(v), norm(a)
 
   def _offset_scores(self, v, a):
     # Rolling wraps the clip's end onto its start: still audio of this clip, still out of sync.
-    sims = [jnp.mean(jnp.sum(v * jnp.roll(a, k, axis=1), -1), axis=1)
-            for k in range(-self.max_offset, self.max_offset + 1)]
-    return jnp.stack(sims, -1).astype(jnp.float32)                      # [B, 2K+1] cosines
+    sims = [
+        jnp.mean(jnp.sum(v * jnp.roll(a, k, axis=1), -1), axis=1)
+        for k in range(-self.max_offset, self.max_offset + 1)
+    ]
+    return jnp.stack(sims, -1).astype(jnp.float32)  # [B, 2K+1] cosines
 
   def sync_logits(self, x, train=False):
     """[B, 2K+1] logits over audio offsets -K..K (centre = in sync)."""
@@ -76,8 +78,11 @@ class LipSync(nn.Module):
     k = self.max_offset
     # The offset profile says whether lips and voice agree; the pooled streams let the head
     # weigh how much speech there was to judge by.
-    feats = jnp.concatenate([cos, cos[:, k:k + 1] - jnp.max(cos, -1, keepdims=True),
-                             v.mean(1).astype(jnp.float32), a.mean(1).astype(jnp.float32)], -1)
+    feats = jnp.concatenate([
+        cos, cos[:, k:k + 1] - jnp.max(cos, -1, keepdims=True),
+        v.mean(1).astype(jnp.float32),
+        a.mean(1).astype(jnp.float32)
+    ], -1)
     h = nn.relu(self.hidden(feats.astype(self.dtype)))
     h = self.drop(h, deterministic=not train)
     return self.out(h)[:, 0].astype(jnp.float32)
@@ -87,11 +92,13 @@ class LipSync(nn.Module):
     frames (audio later than video is positive), 'fake_prob'} per example."""
     v, a = self._streams(x, False)
     cos = self._offset_scores(v, a)
-    return {"sync_score": cos[:, self.max_offset] - cos.mean(-1),
-            "offset": jnp.argmax(cos, -1) - self.max_offset,
-            "fake_prob": jax.nn.sigmoid(self(x, False))}
+    return {
+        "sync_score": cos[:, self.max_offset] - cos.mean(-1),
+        "offset": jnp.argmax(cos, -1) - self.max_offset,
+        "fake_prob": jax.nn.sigmoid(self(x, False))
+    }
 
 
 # Reads mouth crops and audio; the face frames only ride along (configs/lipsync.py: 32 px).
-register("lipsync", ModelSpec(LipSync, default_size=32, min_size=1, view="av", explainer=None,
-                              bench_size=64))
+register("lipsync",
+         ModelSpec(LipSync, default_size=32, min_size=1, view="av", explainer=None, bench_size=64))

@@ -76,8 +76,8 @@ class MesoInception4(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     x = x.astype(self.dtype)
-    bn_pool = lambda i: BatchNormMaxPool(2, not train, 0.99, 1e-3, self.dtype,
-                                         name=f"BatchNorm_{i}")
+    bn_pool = lambda i: BatchNormMaxPool(
+        2, not train, 0.99, 1e-3, self.dtype, name=f"BatchNorm_{i}")
     x = bn_pool(0)(_Inception(1, 4, 4, 2, self.dtype)(x))
     x = bn_pool(1)(_Inception(2, 4, 4, 2, self.dtype)(x))
     x = _ConvBlock(16, 5, 2, self.dtype)(x, train)
@@ -88,5 +88,4 @@ class MesoInception4(nn.Module):
 # Four max pools, total stride 32. Batch 32 in the benchmarks (8 for the big zoo models). No
 # cam_tap: predict's Grad-CAM finds the feature map from the outside (predict/gradcam.py).
 register("meso4", ModelSpec(Meso4, default_size=256, min_size=32, bench_batch=32))
-register("mesoinception4", ModelSpec(MesoInception4, default_size=256, min_size=32,
-                                     bench_batch=32))
+register("mesoinception4", ModelSpec(MesoInception4, default_size=256, min_size=32, bench_batch=32))

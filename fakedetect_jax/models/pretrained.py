@@ -58,8 +58,11 @@ def save_npz(path, model_name, variables):
   """Writes every converted (array) leaf as 'collection/module/.../leaf'; leaves that are still
   shape structs (the head, left to the run that loads the file) are not written."""
   import jax
-  arrays = {"/".join(k): np.asarray(v) for k, v in _flatten(variables)
-            if not isinstance(v, jax.ShapeDtypeStruct)}
+  arrays = {
+      "/".join(k): np.asarray(v)
+      for k, v in _flatten(variables)
+      if not isinstance(v, jax.ShapeDtypeStruct)
+  }
   np.savez(path, __model__=np.array(model_name), **arrays)
   return len(arrays)
 

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 from fakedetect_jax.errors import ConfigError
 
 VIEWS = ("frames", "clips", "av", "audio")  # input/views.py
-EXPLAINERS = ("gradcam", "rollout")         # fakedetect_jax.explain, predict
-CONVERTERS = ("keras", "timm")              # keras_convert.py, timm_convert.py
+EXPLAINERS = ("gradcam", "rollout")  # fakedetect_jax.explain, predict
+CONVERTERS = ("keras", "timm")  # keras_convert.py, timm_convert.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,11 @@ class ModelSpec:
   bench_batch: int = 8
 
   def __post_init__(self):
-    object.__setattr__(self, "converters", types.MappingProxyType(
-        {k: types.MappingProxyType(dict(v)) for k, v in dict(self.converters).items()}))
+    object.__setattr__(
+        self, "converters",
+        types.MappingProxyType({
+            k: types.MappingProxyType(dict(v)) for k, v in dict(self.converters).items()
+        }))
     if not self.bench_size:
       object.__setattr__(self, "bench_size", self.default_size)
 

@@ -14,8 +14,7 @@ mean/std inside (what timm's ResNeXt weights expect). Backbone 22,979,904 parame
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fakedetect_jax.models.layers import (GroupedConv, Head, cam_tap, imagenet_normalize,
-                                          torch_bn)
+from fakedetect_jax.models.layers import (GroupedConv, Head, cam_tap, imagenet_normalize, torch_bn)
 from fakedetect_jax.models.registry import ModelSpec, register
 
 
@@ -31,8 +30,12 @@ class Bottleneck(nn.Module):
     width = int(self.planes * self.base_width / 64) * self.groups
     out = self.planes * 4
     conv = lambda f, k, name, stride=1: nn.Conv(
-        f, (k, k), strides=(stride, stride), padding=[(k // 2, k // 2)] * 2, use_bias=False,
-        dtype=self.dtype, name=name)
+        f, (k, k),
+        strides=(stride, stride),
+        padding=[(k // 2, k // 2)] * 2,
+        use_bias=False,
+        dtype=self.dtype,
+        name=name)
     bn = lambda name: torch_bn(train, self.dtype, name)
     y = nn.relu(bn("bn1")(conv(width, 1, "conv1")(x)))
     y = GroupedConv(width, 3, self.stride, self.groups, dtype=self.dtype, name="conv2")(y)
@@ -48,15 +51,18 @@ def backbone(x, train, layers, groups, base_width, stem, dtype):
   module's compact method, so its layers take timm's names in that module (ResNeXt here, the
   temporal branch's trunk)."""
   x = imagenet_normalize(x.astype(dtype))
-  x = nn.Conv(stem, (7, 7), strides=(2, 2), padding=[(3, 3)] * 2, use_bias=False, dtype=dtype,
-              name="conv1")(x)
+  x = nn.Conv(
+      stem, (7, 7), strides=(2, 2), padding=[(3, 3)] * 2, use_bias=False, dtype=dtype,
+      name="conv1")(
+          x)
   x = nn.relu(torch_bn(train, dtype, "bn1")(x))
   x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1)] * 2)
   for stage, blocks in enumerate(layers):
     for i in range(blocks):
       stride = 2 if stage > 0 and i == 0 else 1
-      x = Bottleneck(stem * 2 ** stage, stride, groups, base_width, dtype,
-                     name=f"layer{stage + 1}_{i}")(x, train)
+      x = Bottleneck(
+          stem * 2**stage, stride, groups, base_width, dtype, name=f"layer{stage + 1}_{i}")(x,
+                                                                                            train)
   return x
 
 
@@ -65,7 +71,7 @@ class ResNeXt(nn.Module):
   layers: tuple = (3, 4, 6, 3)
   groups: int = 32
   base_width: int = 4
-  stem: int = 64           # stem width; planes of stage i are stem * 2**i
+  stem: int = 64  # stem width; planes of stage i are stem * 2**i
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -75,5 +81,13 @@ class ResNeXt(nn.Module):
     return Head(self.dropout, self.dtype, name="head")(x, train)
 
 
-register("resnext50_32x4d", ModelSpec(ResNeXt, default_size=224, min_size=32, bench_size=256,
-                                      converters={"timm": {"layout": "resnext"}}))
+register(
+    "resnext50_32x4d",
+    ModelSpec(
+        ResNeXt,
+        default_size=224,
+        min_size=32,
+        bench_size=256,
+        converters={"timm": {
+            "layout": "resnext"
+        }}))

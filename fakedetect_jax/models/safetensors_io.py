@@ -9,8 +9,17 @@ import struct
 
 import numpy as np
 
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
-           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_
+}
 _NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 
 
@@ -52,8 +61,11 @@ def save(path, tensors, metadata=None):
     if key not in _NAMES:
       raise ValueError(f"tensor {name}: unsupported dtype {arr.dtype}")
     raw = arr.tobytes()
-    header[name] = {"dtype": _NAMES[key], "shape": list(arr.shape),
-                    "data_offsets": [offset, offset + len(raw)]}
+    header[name] = {
+        "dtype": _NAMES[key],
+        "shape": list(arr.shape),
+        "data_offsets": [offset, offset + len(raw)]
+    }
     chunks.append(raw)
     offset += len(raw)
   if metadata:

@@ -29,8 +29,7 @@ class ResNeXtTrunk(nn.Module):
 
   @nn.compact
   def __call__(self, x, train):
-    x = resnext.backbone(x, train, self.layers, self.groups, self.base_width, self.stem,
-                         self.dtype)
+    x = resnext.backbone(x, train, self.layers, self.groups, self.base_width, self.stem, self.dtype)
     return jnp.mean(x, axis=(1, 2))
 
 
@@ -56,11 +55,12 @@ class ResNeXtLSTM(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    trunk = ResNeXtTrunk(self.layers, self.groups, self.base_width, self.stem, self.dtype,
-                         name="trunk")
-    feats = _per_frame(lambda f: trunk(f, train), x["frames"])           # [B, T, 2048]
-    h = nn.RNN(nn.OptimizedLSTMCell(self.hidden, dtype=self.dtype, param_dtype=jnp.float32,
-                                    name="lstm"))(feats)
+    trunk = ResNeXtTrunk(
+        self.layers, self.groups, self.base_width, self.stem, self.dtype, name="trunk")
+    feats = _per_frame(lambda f: trunk(f, train), x["frames"])  # [B, T, 2048]
+    h = nn.RNN(
+        nn.OptimizedLSTMCell(self.hidden, dtype=self.dtype, param_dtype=jnp.float32, name="lstm"))(
+            feats)
     h = nn.Dropout(self.dropout, deterministic=not train)(jnp.mean(h, axis=1))
     return _logit(h, self.dtype)
 
@@ -89,20 +89,27 @@ class TemporalTransformer(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     embed = FrameEmbed(self.width, self.dtype, name="embed")
-    h = _per_frame(lambda f: embed(f, train), x["frames"])              # [B, T, D]
+    h = _per_frame(lambda f: embed(f, train), x["frames"])  # [B, T, D]
     # Frame-to-frame differences of the embeddings: flicker is a change between neighbours.
-    h = h + nn.Dense(self.width, dtype=self.dtype, name="delta")(
-        jnp.concatenate([jnp.zeros_like(h[:, :1]), jnp.diff(h, axis=1)], axis=1))
+    h = h + nn.Dense(
+        self.width, dtype=self.dtype, name="delta")(
+            jnp.concatenate(
+                [jnp.zeros_like(h[:, :1]), jnp.diff(h, axis=1)], axis=1))
     pos = self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.width))
     h = h + pos[:h.shape[1]].astype(h.dtype)
     for i in range(self.depth):
       y = nn.LayerNorm(dtype=self.dtype, name=f"ln_a{i}")(h)
-      y = nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype, dropout_rate=self.dropout,
-                                          deterministic=not train, name=f"attn{i}")(y, y)
+      y = nn.MultiHeadDotProductAttention(
+          self.heads,
+          dtype=self.dtype,
+          dropout_rate=self.dropout,
+          deterministic=not train,
+          name=f"attn{i}")(y, y)
       h = h + y
       y = nn.LayerNorm(dtype=self.dtype, name=f"ln_m{i}")(h)
-      y = nn.Dense(self.width, dtype=self.dtype, name=f"mlp_out{i}")(
-          nn.gelu(nn.Dense(2 * self.width, dtype=self.dtype, name=f"mlp_in{i}")(y)))
+      y = nn.Dense(
+          self.width, dtype=self.dtype, name=f"mlp_out{i}")(
+              nn.gelu(nn.Dense(2 * self.width, dtype=self.dtype, name=f"mlp_in{i}")(y)))
       h = h + nn.Dropout(self.dropout, deterministic=not train)(y)
     h = nn.LayerNorm(dtype=self.dtype, name="ln_out")(h)
     return _logit(jnp.concatenate([h.mean(1), h.std(1)], -1), self.dtype)
@@ -115,7 +122,7 @@ class Conv3D(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    h = x["frames"].astype(self.dtype)                                   # [B, T, H, W, 3]
+    h = x["frames"].astype(self.dtype)  # [B, T, H, W, 3]
     for i, f in enumerate(self.widths):
       h = nn.Conv(f, (3, 3, 3), use_bias=False, dtype=self.dtype, name=f"conv{i}")(h)
       h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"bn{i}")(h))
@@ -126,13 +133,18 @@ class Conv3D(nn.Module):
 
 
 # Video-level branches on clips of face frames; sizes are the frames' (data.image_size).
-register("resnext_lstm", ModelSpec(ResNeXtLSTM, default_size=112, min_size=32, view="clips",
-                                   explainer=None))
+register("resnext_lstm",
+         ModelSpec(ResNeXtLSTM, default_size=112, min_size=32, view="clips", explainer=None))
 # The same architecture at a width that trains in seconds (tests, synthetic data).
-register("resnext_lstm_small", ModelSpec(
-    functools.partial(ResNeXtLSTM, hidden=32, layers=(1, 1, 1, 1), groups=2, base_width=32,
-                      stem=8),
-    default_size=64, min_size=32, view="clips", explainer=None))
-register("temporal_transformer", ModelSpec(TemporalTransformer, default_size=64, min_size=8,
-                                           view="clips", explainer=None))
+register(
+    "resnext_lstm_small",
+    ModelSpec(
+        functools.partial(
+            ResNeXtLSTM, hidden=32, layers=(1, 1, 1, 1), groups=2, base_width=32, stem=8),
+        default_size=64,
+        min_size=32,
+        view="clips",
+        explainer=None))
+register("temporal_transformer",
+         ModelSpec(TemporalTransformer, default_size=64, min_size=8, view="clips", explainer=None))
 register("conv3d", ModelSpec(Conv3D, default_size=64, min_size=8, view="clips", explainer=None))

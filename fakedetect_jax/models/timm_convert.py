@@ -58,13 +58,12 @@ def resize_pos_embed(pos, n_tokens):
   import jax
   if pos.shape[1] == n_tokens:
     return pos
-  g, new = int(round((pos.shape[1] - 1) ** 0.5)), int(round((n_tokens - 1) ** 0.5))
+  g, new = int(round((pos.shape[1] - 1)**0.5)), int(round((n_tokens - 1)**0.5))
   if g * g + 1 != pos.shape[1] or new * new + 1 != n_tokens:
     raise ValueError(f"position embeddings {pos.shape} -> {n_tokens} tokens: expected a class "
                      f"token and a square grid")
   grid = pos[0, 1:].reshape(g, g, -1)
-  grid = np.asarray(jax.image.resize(grid, (new, new, grid.shape[-1]), "bicubic",
-                                     antialias=False))
+  grid = np.asarray(jax.image.resize(grid, (new, new, grid.shape[-1]), "bicubic", antialias=False))
   return np.concatenate([pos[:, :1], grid.reshape(1, new * new, -1)], axis=1)
 
 
@@ -113,8 +112,10 @@ def convert_state_dict(model_name, state, variables):
                        f"shape {tuple(target[name].shape)} (another variant?)")
     target[name] = jnp.asarray(value, target[name].dtype)
     filled.add((coll,) + module + (name,))
-  missing = [p for p in (((c,) + k) for c in out for k, _ in _flatten(out[c]))
-             if p not in filled and p[1] != "head"]
+  missing = [
+      p for p in (((c,) + k) for c in out for k, _ in _flatten(out[c]))
+      if p not in filled and p[1] != "head"
+  ]
   if unused:
     raise ValueError(f"timm keys with no Flax counterpart in {model_name}: {unused[:8]}")
   if missing:

@@ -25,7 +25,7 @@ class ViT(nn.Module):
   variant: str = "s16"
   dropout: float = 0.1
   encoder_dropout: float = 0.0
-  dim: int = 0          # overrides of the variant (tests use tiny ones)
+  dim: int = 0  # overrides of the variant (tests use tiny ones)
   depth: int = 0
   heads: int = 0
   patch: int = 0
@@ -34,27 +34,50 @@ class ViT(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     dim, depth, heads, mlp, patch = VARIANTS[self.variant]
-    dim, depth, heads, patch = (self.dim or dim, self.depth or depth, self.heads or heads,
-                                self.patch or patch)
+    dim, depth, heads, patch = (self.dim or dim, self.depth or depth, self.heads or
+                                heads, self.patch or patch)
     mlp = mlp * dim // VARIANTS[self.variant][0]
-    x = nn.Conv(dim, (patch, patch), strides=(patch, patch), padding="VALID", dtype=self.dtype,
-                name="patch_embed")(x.astype(self.dtype))
+    x = nn.Conv(
+        dim, (patch, patch),
+        strides=(patch, patch),
+        padding="VALID",
+        dtype=self.dtype,
+        name="patch_embed")(
+            x.astype(self.dtype))
     b, h, w, _ = x.shape
     x = Tokens(self.dtype, name="tokens")(x.reshape(b, h * w, dim))
-    x = Encoder(depth, heads, mlp, dropout=self.encoder_dropout, dtype=self.dtype,
-                name="encoder")(x, train)
+    x = Encoder(
+        depth, heads, mlp, dropout=self.encoder_dropout, dtype=self.dtype, name="encoder")(x, train)
     return Head(self.dropout, self.dtype, name="head")(x[:, 0], train)
 
 
 def vit(variant):
+
   def make(**kwargs):
     return ViT(variant=variant, **kwargs)
+
   make.__name__ = make.__qualname__ = f"ViT_{variant.upper()}"
   return make
 
 
 # min_size: one 16 px patch. Benchmarked at 224 px (a 14x14 patch grid).
-register("vit_s16", ModelSpec(vit("s16"), default_size=224, min_size=16, explainer="rollout",
-                              converters={"timm": {"layout": "vit"}}))
-register("vit_b16", ModelSpec(vit("b16"), default_size=224, min_size=16, explainer="rollout",
-                              converters={"timm": {"layout": "vit"}}))
+register(
+    "vit_s16",
+    ModelSpec(
+        vit("s16"),
+        default_size=224,
+        min_size=16,
+        explainer="rollout",
+        converters={"timm": {
+            "layout": "vit"
+        }}))
+register(
+    "vit_b16",
+    ModelSpec(
+        vit("b16"),
+        default_size=224,
+        min_size=16,
+        explainer="rollout",
+        converters={"timm": {
+            "layout": "vit"
+        }}))

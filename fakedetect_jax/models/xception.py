@@ -52,11 +52,18 @@ class Xception(nn.Module):
       return nn.max_pool(y, (3, 3), strides=(2, 2), padding="SAME")
 
     x = x.astype(self.dtype)
-    x = nn.Conv(w(32), (3, 3), strides=(2, 2), padding="VALID", use_bias=False, dtype=self.dtype,
-                name="block1_conv1")(x)
+    x = nn.Conv(
+        w(32), (3, 3),
+        strides=(2, 2),
+        padding="VALID",
+        use_bias=False,
+        dtype=self.dtype,
+        name="block1_conv1")(
+            x)
     x = nn.relu(bn("block1_conv1_bn")(x))
-    x = nn.Conv(w(64), (3, 3), padding="VALID", use_bias=False, dtype=self.dtype,
-                name="block1_conv2")(x)
+    x = nn.Conv(
+        w(64), (3, 3), padding="VALID", use_bias=False, dtype=self.dtype, name="block1_conv2")(
+            x)
     x = nn.relu(bn("block1_conv2_bn")(x))
 
     # Entry flow: blocks 2-4 halve the size; block 2 starts without a ReLU (x is post-ReLU).
@@ -89,5 +96,13 @@ class Xception(nn.Module):
 
 
 # Keras' Xception wants >= 71 px; here the total stride (32) is the limit. Benchmarked at 256 px.
-register("xception", ModelSpec(Xception, default_size=299, min_size=32, bench_size=256,
-                               converters={"keras": {"app": "Xception"}}))
+register(
+    "xception",
+    ModelSpec(
+        Xception,
+        default_size=299,
+        min_size=32,
+        bench_size=256,
+        converters={"keras": {
+            "app": "Xception"
+        }}))

@@ -19,8 +19,10 @@ import json
 import os
 import sys
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
-                    ".flv", ".3gp", ".ts", ".mts"}
+VIDEO_EXTENSIONS = {
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
+    ".mts"
+}
 
 
 def find_videos(inputs):
@@ -30,8 +32,11 @@ def find_videos(inputs):
     if os.path.isdir(item):
       for root, dirs, files in os.walk(item):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out += [os.path.join(root, f) for f in sorted(files)
-                if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS]
+        out += [
+            os.path.join(root, f)
+            for f in sorted(files)
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
+        ]
     else:
       out.append(item)  # a missing or bad file is reported by the decoder, with its name
   return out
@@ -62,13 +67,14 @@ def table(results):
   for r in results:
     if r["ok"]:
       p = r["fake_probability"]
-      rows.append((r["file"], r["verdict"].upper(), "-" if p is None else f"{p:.3f}",
-                   f"{r['threshold']:.3f}", f"{r['faces_found']}/{r['frames']}",
-                   "; ".join(r["warnings"])))
+      rows.append(
+          (r["file"], r["verdict"].upper(), "-" if p is None else f"{p:.3f}",
+           f"{r['threshold']:.3f}", f"{r['faces_found']}/{r['frames']}", "; ".join(r["warnings"])))
     else:
       rows.append((r["file"], "ERROR", "", "", "", r["error"]))
   widths = [max(len(row[i]) for row in rows) for i in range(5)]
-  return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:5], widths)) + "  " + row[5]
+  return "\n".join("  ".join(c.ljust(w)
+                             for c, w in zip(row[:5], widths)) + "  " + row[5]
                    for row in rows).rstrip() + "\n"
 
 
@@ -93,8 +99,10 @@ def write_explanation(result, extras, out_dir):
   from fakedetect_jax.predict import clip
   os.makedirs(out_dir, exist_ok=True)
   stem = os.path.splitext(os.path.basename(result["file"]))[0] or "video"
-  paths = {"contact_sheet": os.path.join(out_dir, f"{stem}_faces.png"),
-           "score_plot": os.path.join(out_dir, f"{stem}_scores.png")}
+  paths = {
+      "contact_sheet": os.path.join(out_dir, f"{stem}_faces.png"),
+      "score_plot": os.path.join(out_dir, f"{stem}_scores.png")
+  }
   n = 1
   while any(os.path.exists(p) for p in paths.values()):  # same stem in two folders
     n += 1
@@ -107,8 +115,10 @@ def write_explanation(result, extras, out_dir):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m fakedetect_jax.predict", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+      prog="python -m fakedetect_jax.predict",
+      description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("inputs", nargs="*", help="video files and/or folders")
   parser.add_argument("--detector", help="a trained run's workdir or a saved fused detector")
   parser.add_argument("--format", default="table", choices=("table", "json", "csv"))
@@ -151,8 +161,9 @@ def main(argv=None):
       except media.MediaError as e:
         result = clip.error_result(path, e)
       except Exception as e:  # one odd file must not stop a folder; say what it was
-        result = clip.error_result(path, f"{path}: could not analyse "
-                                            f"({type(e).__name__}: {' '.join(str(e).split())})")
+        result = clip.error_result(
+            path, f"{path}: could not analyse "
+            f"({type(e).__name__}: {' '.join(str(e).split())})")
       results.append(result)
     bar.close()
     for r in results:

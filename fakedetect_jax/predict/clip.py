@@ -46,14 +46,18 @@ def analyse(detector, path, explain=False, name=None):
                     f"fused without {'it' if len(missing) == 1 else 'them'}")
   known = bool(np.isfinite(p))
   result = {
-      "file": name if name is not None else str(path), "ok": True,
+      "file": name if name is not None else str(path),
+      "ok": True,
       "verdict": ("fake" if p >= detector.threshold else "real") if known else "unknown",
       "fake_probability": round(float(p), 4) if known else None,
-      "threshold": round(detector.threshold, 4), "branches": branches,
+      "threshold": round(detector.threshold, 4),
+      "branches": branches,
       "frame_scores": [round(float(s), 4) if np.isfinite(s) else None for s in scores],
       "frame_times": [round(float(t), 3) for t in ex["timestamps"]],
-      "faces_found": int(found.sum()), "frames": int(len(found)),
-      "duration": round(float(ex["duration"]), 3), "warnings": warnings,
+      "faces_found": int(found.sum()),
+      "frames": int(len(found)),
+      "duration": round(float(ex["duration"]), 3),
+      "warnings": warnings,
   }
   extras = {"crops": ex["frames"], "found": found}
   if explain:
@@ -106,12 +110,19 @@ def score_plot(result):
   t = result["frame_times"]
   s = [np.nan if v is None else v for v in result["frame_scores"]]
   ax.plot(t, s, "o-", color="tab:red", label="frame fake probability")
-  ax.axhline(result["threshold"], color="gray", ls="--", label=f"threshold {result['threshold']:.2f}")
+  ax.axhline(
+      result["threshold"], color="gray", ls="--", label=f"threshold {result['threshold']:.2f}")
   if result["fake_probability"] is not None:
-    ax.axhline(result["fake_probability"], color="tab:blue", ls=":",
-               label=f"video score {result['fake_probability']:.2f}")
-  ax.set(ylim=(-0.02, 1.02), xlabel="time (s)", ylabel="fake probability",
-         title=f"{result['verdict'].upper()}: {result['file'].split('/')[-1]}")
+    ax.axhline(
+        result["fake_probability"],
+        color="tab:blue",
+        ls=":",
+        label=f"video score {result['fake_probability']:.2f}")
+  ax.set(
+      ylim=(-0.02, 1.02),
+      xlabel="time (s)",
+      ylabel="fake probability",
+      title=f"{result['verdict'].upper()}: {result['file'].split('/')[-1]}")
   ax.legend(fontsize=7, loc="best")
   fig.tight_layout()
   buf = io.BytesIO()

@@ -144,8 +144,9 @@ class Detector:
     whose spec's explainer is 'rollout' (the transformers)."""
     from fakedetect_jax import explain
     if models.REGISTRY[self.model_name].explainer == "rollout":
-      return np.asarray(explain.attention_rollout(self.model, self.variables,
-                                                  np.asarray(self._model_x(self._inputs(frames)))))
+      return np.asarray(
+          explain.attention_rollout(self.model, self.variables,
+                                    np.asarray(self._model_x(self._inputs(frames)))))
     inputs = self._inputs(frames)
     with self._cam_lock:
       if self._cam is None:
@@ -186,10 +187,14 @@ class Detector:
         info = json.load(f)
       if info.get("checkpoint_step") == self.step:
         return info
-    info = {"model": self.model_name, "image_size": self.image_size,
-            "checkpoint_step": self.step, "video_strategy": self.strategy,
-            "branches": [BRANCH],
-            "media": dataclasses.asdict(_media_config(self.config))}
+    info = {
+        "model": self.model_name,
+        "image_size": self.image_size,
+        "checkpoint_step": self.step,
+        "video_strategy": self.strategy,
+        "branches": [BRANCH],
+        "media": dataclasses.asdict(_media_config(self.config))
+    }
     info.update(self._calibrate() if calibrate else self._fallback("calibration not run"))
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
@@ -198,8 +203,10 @@ class Detector:
     return info
 
   def _fallback(self, why):
-    return {"threshold": float(self.config.eval.threshold),
-            "threshold_rule": f"config eval.threshold ({why})"}
+    return {
+        "threshold": float(self.config.eval.threshold),
+        "threshold_rule": f"config eval.threshold ({why})"
+    }
 
   def _calibrate(self):
     from fakedetect_jax import input as input_lib
@@ -211,17 +218,24 @@ class Detector:
       return self._fallback(f"validation data unavailable: {e}")
     t0 = time.perf_counter()
     one = state_lib.batch_sharding(state_lib.make_mesh(jax.devices()[:1]))
-    scores = np.concatenate([np.asarray(self._score(self.variables, inputs))[:valid]
-                             for inputs, valid in input_lib.eval_batches(src, 64, one)])
+    scores = np.concatenate([
+        np.asarray(self._score(self.variables, inputs))[:valid]
+        for inputs, valid in input_lib.eval_batches(src, 64, one)
+    ])
     videos, vscores = evaluate.video_scores(scores, src.video_index, self.strategy)
     labels = np.array([src.labels[src.video_index == v][0] for v in videos])
     try:
       threshold, bal = choose_threshold(labels, vscores)
     except ValueError as e:
       return self._fallback(str(e))
-    return {"threshold": threshold,
-            "threshold_rule": "best balanced accuracy on validation video scores",
-            "validation": {"videos": int(len(videos)), "balanced_acc": bal,
-                           "eer": float(evaluate.eer(labels, vscores)),
-                           "auc": float(evaluate.auc(labels, vscores)),
-                           "seconds": round(time.perf_counter() - t0, 2)}}
+    return {
+        "threshold": threshold,
+        "threshold_rule": "best balanced accuracy on validation video scores",
+        "validation": {
+            "videos": int(len(videos)),
+            "balanced_acc": bal,
+            "eer": float(evaluate.eer(labels, vscores)),
+            "auc": float(evaluate.auc(labels, vscores)),
+            "seconds": round(time.perf_counter() - t0, 2)
+        }
+    }

@@ -36,11 +36,16 @@ class FusedPredictor:
     self.encode_cfg = self.media.replace(landmarks=True, audio=True)
     self.threshold = float(meta.get("threshold", 0.5))
     names = list(self.fused.branches)
-    self.model_name = (f"fusion ({self.fused.fusion.method}) of " +
-                       ", ".join(f"{n}: {b.config.model.name}" for n, b in self.fused.branches.items()))
-    self.info = {"threshold": self.threshold, "threshold_rule": meta.get("threshold_rule"),
-                 "branches": names, "fusion": self.fused.fusion.method,
-                 "media": meta["media"]}
+    self.model_name = (
+        f"fusion ({self.fused.fusion.method}) of " +
+        ", ".join(f"{n}: {b.config.model.name}" for n, b in self.fused.branches.items()))
+    self.info = {
+        "threshold": self.threshold,
+        "threshold_rule": meta.get("threshold_rule"),
+        "branches": names,
+        "fusion": self.fused.fusion.method,
+        "media": meta["media"]
+    }
     self.frame_branch = next((n for n, b in self.fused.branches.items() if b.view == "frames"),
                              None)
     self._cam, self._cam_lock = None, threading.Lock()
@@ -51,9 +56,11 @@ class FusedPredictor:
     branches = {}
     for name, branch in self.fused.branches.items():
       score = out["branches"][name]
-      branches[name] = {"model": branch.config.model.name,
-                        "score": None if score is None else round(score, 4),
-                        **out["reports"].get(name, {})}
+      branches[name] = {
+          "model": branch.config.model.name,
+          "score": None if score is None else round(score, 4),
+          **out["reports"].get(name, {})
+      }
     t = len(ex["frames"])
     rows = out["rows"]
     if self.frame_branch in rows:

@@ -21,8 +21,8 @@ def _child_maps(model, variables, x):
   def record(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
     mod = context.module
-    if (context.method_name == "__call__" and len(mod.path) == 1 and hasattr(out, "ndim")
-        and out.ndim == 4):
+    if (context.method_name == "__call__" and len(mod.path) == 1 and hasattr(out, "ndim") and
+        out.ndim == 4):
       seen.append((mod.name, out.shape))
     return out
 
@@ -44,6 +44,7 @@ def make_grad_cam(model, layer):
   """(variables, x [B,H,W,3] model input) -> (heat [B,H,W] in [0,1], logits [B]); jit it."""
 
   def run(variables, x):
+
     def forward(delta):
       grabbed = {}
 
@@ -60,7 +61,7 @@ def make_grad_cam(model, layer):
 
     shape = jax.eval_shape(lambda: forward(jnp.zeros((1,)))[1][0]).shape
     grads, (features, logits) = jax.grad(forward, has_aux=True)(jnp.zeros(shape, jnp.float32))
-    weights = grads.mean(axis=(1, 2))                                      # [B, C]
+    weights = grads.mean(axis=(1, 2))  # [B, C]
     cam = jax.nn.relu(jnp.einsum("bhwc,bc->bhw", features.astype(jnp.float32), weights))
     cam = jax.image.resize(cam, (cam.shape[0],) + x.shape[1:3], "bilinear")
     cam = jnp.maximum(cam, 0)

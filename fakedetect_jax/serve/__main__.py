@@ -12,15 +12,22 @@ import sys
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m fakedetect_jax.serve", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+      prog="python -m fakedetect_jax.serve",
+      description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--detector", required=True, help="a trained run's workdir")
-  parser.add_argument("--host", default="127.0.0.1",
-                      help="address to bind (default localhost only; 0.0.0.0 exposes it)")
+  parser.add_argument(
+      "--host",
+      default="127.0.0.1",
+      help="address to bind (default localhost only; 0.0.0.0 exposes it)")
   parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
   parser.add_argument("--max-upload-mb", type=float, default=200.0)
-  parser.add_argument("--max-concurrent", type=int, default=2,
-                      help="detections at once; more get 503 (each holds a video's frames)")
+  parser.add_argument(
+      "--max-concurrent",
+      type=int,
+      default=2,
+      help="detections at once; more get 503 (each holds a video's frames)")
   parser.add_argument("--quiet", action="store_true", help="no request log")
   args = parser.parse_args(argv)
   if args.max_concurrent < 1 or args.max_upload_mb <= 0:
@@ -38,8 +45,11 @@ def main(argv=None):
   except FakedetectError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  service = Service(detector, max_bytes=int(args.max_upload_mb * (1 << 20)),
-                    max_concurrent=args.max_concurrent, log=log)
+  service = Service(
+      detector,
+      max_bytes=int(args.max_upload_mb * (1 << 20)),
+      max_concurrent=args.max_concurrent,
+      log=log)
   try:
     server = make_server(service, args.host, args.port)
   except OSError as e:

@@ -53,11 +53,19 @@ class Service:
 
   def health(self):
     d = self.detector
-    return {"status": "ok", "model": d.model_name, "threshold": round(d.threshold, 4),
-            "threshold_rule": d.info.get("threshold_rule"), "branches": d.info.get("branches"),
-            "frames_per_video": d.media.num_frames, "busy": self.busy,
-            "max_concurrent": self.max_concurrent, "max_upload_bytes": self.max_bytes,
-            "served": self.served, "uptime_s": round(time.time() - self.started, 1)}
+    return {
+        "status": "ok",
+        "model": d.model_name,
+        "threshold": round(d.threshold, 4),
+        "threshold_rule": d.info.get("threshold_rule"),
+        "branches": d.info.get("branches"),
+        "frames_per_video": d.media.num_frames,
+        "busy": self.busy,
+        "max_concurrent": self.max_concurrent,
+        "max_upload_bytes": self.max_bytes,
+        "served": self.served,
+        "uptime_s": round(time.time() - self.started, 1)
+    }
 
   def detect(self, path, name):
     """The result with pictures for the page; raises media.MediaError for a non-video."""
@@ -81,6 +89,7 @@ def clean_name(name):
 
 
 class HttpError(Exception):
+
   def __init__(self, status, message):
     super().__init__(message)
     self.status = status
@@ -101,8 +110,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
   def _send(self, status, body, ctype, close=False, csp=False):
     self.send_response(status)
     if csp:  # the page loads nothing from elsewhere; results are shown as text and data: images
-      self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
-                       "style-src 'unsafe-inline'; script-src 'unsafe-inline'")
+      self.send_header(
+          "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+          "style-src 'unsafe-inline'; script-src 'unsafe-inline'")
     self.send_header("Content-Type", ctype)
     self.send_header("Content-Length", str(len(body)))
     self.send_header("Cache-Control", "no-store")
@@ -207,8 +217,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
       raise HttpError(411, "Content-Length required")
     length = int(length)
     if length > self.service.max_bytes:
-      raise HttpError(413, f"upload of {length} bytes is over the limit of "
-                           f"{self.service.max_bytes} bytes")
+      raise HttpError(
+          413, f"upload of {length} bytes is over the limit of "
+          f"{self.service.max_bytes} bytes")
     if length == 0:
       raise HttpError(400, "empty upload: send the video file as the request body")
     left = length
@@ -232,8 +243,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def _unpack_multipart(target, ctype):
   """The first file part of a multipart/form-data body, written over `target`."""
   with open(target, "rb") as f:
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + f.read())
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " +
+                                                                        ctype.encode("latin-1") +
+                                                                        b"\r\n\r\n" + f.read())
   for part in msg.iter_parts() if msg.is_multipart() else []:
     if part.get_filename() is not None or part.get_param("name", header="content-disposition"):
       data = part.get_payload(decode=True) or b""

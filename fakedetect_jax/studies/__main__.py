@@ -25,19 +25,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(prog="python -m fakedetect_jax.studies", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(
+      prog="python -m fakedetect_jax.studies",
+      description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True, metavar="{run,report}")
   run = sub.add_parser("run", help="run (or resume) a study")
   run.add_argument("study", help="experiments/studies/<study>.py[:argument]")
   run.add_argument("--workdir", required=True)
   run.add_argument("--data_dir", default=None, help="TFDS data_dir of the prepared datasets")
-  run.add_argument("--tiny", action="store_true",
-                   help="runlocal=true for every run's config, for CI and smoke tests")
+  run.add_argument(
+      "--tiny",
+      action="store_true",
+      help="runlocal=true for every run's config, for CI and smoke tests")
   run.add_argument("--shard", default=None, help="i/n: this machine's share of the runs")
   run.add_argument("--only", default=None, help="comma-separated parts of run names")
-  run.add_argument("--in_process", action="store_true",
-                   help="every run in this process: no per-run start-up, less isolation")
+  run.add_argument(
+      "--in_process",
+      action="store_true",
+      help="every run in this process: no per-run start-up, less isolation")
   rep = sub.add_parser("report", help="regenerate every table and plot from stored results")
   rep.add_argument("workdir")
   one = sub.add_parser("_run_one")  # internal: the body of one run's process

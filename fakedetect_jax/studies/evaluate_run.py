@@ -22,9 +22,14 @@ from fakedetect_jax.train.step import make_eval_step
 
 def eval_fields(ev):
   """A study's Eval as the fields of train/evals.py (config.evals, the evaluate CLI)."""
-  return dict(evals_lib.EVAL_FIELDS, dataset=ev.dataset, data_config=ev.data_config,
-              split=ev.split, methods=tuple(ev.methods), perturbation=ev.perturbation or "",
-              level=ev.level)
+  return dict(
+      evals_lib.EVAL_FIELDS,
+      dataset=ev.dataset,
+      data_config=ev.data_config,
+      split=ev.split,
+      methods=tuple(ev.methods),
+      perturbation=ev.perturbation or "",
+      level=ev.level)
 
 
 def eval_data_config(config, ev):
@@ -36,9 +41,9 @@ def restore_best(config, workdir, example):
   mesh = state_lib.make_mesh()
   model = models.from_config(config)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
-  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
-                                                 example),
-                  out_shardings=state_lib.replicated(mesh))()
+  state = jax.jit(
+      lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed, example),
+      out_shardings=state_lib.replicated(mesh))()
   state, step = checkpoints.restore_best(workdir, state)
   return model, state, mesh, step
 
@@ -65,8 +70,9 @@ def video_labels(data_config, split):
     if "face_found" in ex:
       row["has_face"] = bool(np.any(ex["face_found"]))
     if all(k in ex for k in BLINK_KEYS):
-      row["blink"] = [float(x) for x in blink.blink_features(
-          *(np.asarray(ex[k])[None] for k in BLINK_KEYS))[0]]
+      row["blink"] = [
+          float(x) for x in blink.blink_features(*(np.asarray(ex[k])[None] for k in BLINK_KEYS))[0]
+      ]
     out[sources.text(ex["video_id"])] = row
   return out, str(builder.info.version)
 
@@ -94,13 +100,16 @@ class RunEvaluator:
     scores, result = evals_lib.score_source(eval_step, state, source, config,
                                             state_lib.batch_sharding(mesh))
     result.pop("_roc")
-    videos, vscores = evaluate.video_scores(scores, source.video_index,
-                                            config.eval.video_strategy)
+    videos, vscores = evaluate.video_scores(scores, source.video_index, config.eval.video_strategy)
     labels, version = video_labels(data, ev.split)
     first = {v: i for i, v in reversed(list(enumerate(source.video_index)))}
     result["videos"] = []
     for v, s in zip(videos, vscores):
       vid = str(source.video_ids[v])
-      result["videos"].append({"id": vid, "score": float(s),
-                               "method": str(source.methods[first[v]]), **labels.get(vid, {})})
+      result["videos"].append({
+          "id": vid,
+          "score": float(s),
+          "method": str(source.methods[first[v]]),
+          **labels.get(vid, {})
+      })
     return result, {"checkpoint_step": int(step), "dataset_version": version}

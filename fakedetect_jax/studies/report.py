@@ -19,8 +19,7 @@ from fakedetect_jax.studies import study as study_lib
 
 PROVENANCE = ("study", "run", "seed", "config", "model", "config_hash", "git_commit",
               "train_dataset", "train_data_config", "train_dataset_version", "eval", "dataset",
-              "data_config", "dataset_version", "split", "perturbation", "level",
-              "checkpoint_step")
+              "data_config", "dataset_version", "split", "perturbation", "level", "checkpoint_step")
 METRICS = ("frame_auc", "video_auc", "eer", "ap", "frame_ap", "acc", "balanced_acc",
            "tpr_at_fpr_1pct", "n_videos", "n_frames")
 
@@ -50,10 +49,9 @@ def write_report(workdir):
   out_dir = os.path.join(workdir, "report")
   os.makedirs(out_dir, exist_ok=True)
   rows = load_rows(workdir)
-  tag_keys = sorted({k for r in rows for k in r} - set(PROVENANCE) - set(METRICS) - {
-      "methods", "per_method", "videos", "time", "tp", "fp", "tn", "fn"})
-  write_csv(os.path.join(out_dir, "rows.csv"), rows,
-            list(PROVENANCE) + tag_keys + list(METRICS))
+  tag_keys = sorted({k for r in rows for k in r} - set(PROVENANCE) - set(METRICS) -
+                    {"methods", "per_method", "videos", "time", "tp", "fp", "tn", "fn"})
+  write_csv(os.path.join(out_dir, "rows.csv"), rows, list(PROVENANCE) + tag_keys + list(METRICS))
   statuses = load_statuses(workdir)
   lines = ["| run | status | note |", "|---|---|---|"]
   lines += [f"| {n} | {s['status']} | {s.get('note', '')} |" for n, s in statuses.items()]
@@ -131,8 +129,14 @@ def heatmap(matrix, rows, cols, path, title, label="AUC"):
   ax.set_yticks(range(len(rows)), rows)
   for i in range(m.shape[0]):
     for j in range(m.shape[1]):
-      ax.text(j, i, "-" if np.isnan(m[i, j]) else f"{m[i, j]:.3f}", ha="center", va="center",
-              color="white" if not np.isnan(m[i, j]) and m[i, j] < 0.75 else "black", fontsize=8)
+      ax.text(
+          j,
+          i,
+          "-" if np.isnan(m[i, j]) else f"{m[i, j]:.3f}",
+          ha="center",
+          va="center",
+          color="white" if not np.isnan(m[i, j]) and m[i, j] < 0.75 else "black",
+          fontsize=8)
   ax.set_xlabel("test dataset")
   ax.set_ylabel("trained on")
   ax.set_title(title)

@@ -53,10 +53,16 @@ def _write_json(path, obj):
 def git_commit():
   """HEAD of the checkout, '+dirty' when tracked files differ from it; 'unknown' outside git."""
   try:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=study_lib.REPO, capture_output=True,
-                          text=True, timeout=10).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"],
+                          cwd=study_lib.REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=10).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=study_lib.REPO, capture_output=True, text=True, timeout=10).stdout
+                           cwd=study_lib.REPO,
+                           capture_output=True,
+                           text=True,
+                           timeout=10).stdout
   except (OSError, subprocess.SubprocessError):
     return "unknown"
   return (head + ("+dirty" if dirty.strip() else "")) if head else "unknown"
@@ -82,8 +88,7 @@ def missing_dataset(dataset, data_config, data_dir):
           f"--data_dir={builder.data_dir_root}")
 
 
-def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
-              in_process=False):
+def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None, in_process=False):
   """Runs every (selected) run of a study; returns {run name: status dict}.
 
   study_path: the study file, with its argument after a colon (`synthetic_fusion.py:preset=
@@ -105,8 +110,13 @@ def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
   runs = study_lib.shard_runs(runs, shard)
   if tiny:
     os.environ.setdefault(MEDIA_ENV, TINY_MEDIA)
-  _write_json(os.path.join(workdir, "study.json"),
-              {"study": os.path.abspath(path), "arg": arg, "tiny": tiny, "data_dir": data_dir})
+  _write_json(
+      os.path.join(workdir, "study.json"), {
+          "study": os.path.abspath(path),
+          "arg": arg,
+          "tiny": tiny,
+          "data_dir": data_dir
+      })
   statuses, explained = {}, set()
   for i, run in enumerate(runs):
     wd = run_dir(workdir, run.name)
@@ -120,8 +130,10 @@ def run_study(study_path, data_dir, workdir, tiny=False, shard=None, only=None,
     statuses[run.name] = status
     _write_json(os.path.join(wd, "status.json"), {**status, "time": _now()})
   failed = {n: s for n, s in statuses.items() if s["status"] != "finished"}
-  print(f"{len(statuses) - len(failed)} of {len(statuses)} runs finished"
-        + "".join(f"\n  {n}: {s['status']}: {s['note']}" for n, s in failed.items()), flush=True)
+  print(
+      f"{len(statuses) - len(failed)} of {len(statuses)} runs finished" +
+      "".join(f"\n  {n}: {s['status']}: {s['note']}" for n, s in failed.items()),
+      flush=True)
   from fakedetect_jax.studies import report
   if hasattr(module, "finish"):
     if failed:
@@ -138,8 +150,9 @@ def _now():
 
 def _start(study_path, run, statuses, data_dir, workdir, tiny, prefix, explained, in_process):
   if run.init_from and statuses.get(run.init_from, {}).get("status") != "finished":
-    print(f"{prefix} not started: it starts from run {run.init_from}, which did not finish",
-          flush=True)
+    print(
+        f"{prefix} not started: it starts from run {run.init_from}, which did not finish",
+        flush=True)
     return {"status": "blocked", "note": f"starts from {run.init_from}, which did not finish"}
   try:
     config = study_lib.build_config(run, data_dir, tiny, lambda n: run_dir(workdir, n))
@@ -163,9 +176,10 @@ def _start(study_path, run, statuses, data_dir, workdir, tiny, prefix, explained
     return {"status": "missing data", "note": f"needs {names} (not prepared in {data_dir})"}
   wd = run_dir(workdir, run.name)
   os.makedirs(wd, exist_ok=True)
-  cmd = [sys.executable, "-m", "fakedetect_jax.studies", "_run_one",
-         study_path, f"--run={run.name}", f"--workdir={workdir}"] + (
-         [f"--data_dir={data_dir}"] if data_dir else []) + (["--tiny"] if tiny else [])
+  cmd = [
+      sys.executable, "-m", "fakedetect_jax.studies", "_run_one", study_path, f"--run={run.name}",
+      f"--workdir={workdir}"
+  ] + ([f"--data_dir={data_dir}"] if data_dir else []) + (["--tiny"] if tiny else [])
   print(f"{prefix} running (log: {os.path.join(wd, 'log.txt')})", flush=True)
   with open(os.path.join(wd, "log.txt"), "a") as log:
     log.write(f"\n=== {_now()} {' '.join(cmd)}\n")
@@ -216,12 +230,18 @@ def run_one(study_path, name, data_dir, workdir, tiny):
   with open(os.path.join(wd, "config_hash")) as f:
     digest = f.read().strip()
   train_version = dataset_version(config.data.dataset, config.data.config, data_dir)
-  common = {"study": module.__name__.replace("study_", "", 1), "run": name, **run.tags,
-            "seed": run.seed, "config_hash": digest, "git_commit": git_commit(),
-            "config": run.config if isinstance(run.config, str) else f"{study_path}:{name}",
-            "model": config.model.name,
-            "train_dataset": config.data.dataset, "train_data_config": config.data.config,
-            "train_dataset_version": train_version}
+  common = {
+      "study": module.__name__.replace("study_", "", 1),
+      "run": name,
+      **run.tags, "seed": run.seed,
+      "config_hash": digest,
+      "git_commit": git_commit(),
+      "config": run.config if isinstance(run.config, str) else f"{study_path}:{name}",
+      "model": config.model.name,
+      "train_dataset": config.data.dataset,
+      "train_data_config": config.data.config,
+      "train_dataset_version": train_version
+  }
   missing, evaluate = [], RunEvaluator(config, wd)
   evals = study_lib.run_evals(run, tiny)
   for ev in evals:
@@ -234,13 +254,24 @@ def run_one(study_path, name, data_dir, workdir, tiny):
       missing.append(ev.name)
       continue
     result, extra = evaluate(ev)
-    row = {**common, "eval": ev.name, "dataset": ev.dataset, "data_config": ev.data_config,
-           "split": ev.split, "methods": list(ev.methods), "perturbation": ev.perturbation,
-           "level": ev.level, "dataset_version": extra["dataset_version"],
-           "checkpoint_step": extra["checkpoint_step"], "time": _now(), **result}
+    row = {
+        **common, "eval": ev.name,
+        "dataset": ev.dataset,
+        "data_config": ev.data_config,
+        "split": ev.split,
+        "methods": list(ev.methods),
+        "perturbation": ev.perturbation,
+        "level": ev.level,
+        "dataset_version": extra["dataset_version"],
+        "checkpoint_step": extra["checkpoint_step"],
+        "time": _now(),
+        **result
+    }
     _write_json(path, row)
-    print(f"evaluation {ev.name}: frame AUC {row['frame_auc']:.4f}, video AUC "
-          f"{row['video_auc']:.4f}", flush=True)
+    print(
+        f"evaluation {ev.name}: frame AUC {row['frame_auc']:.4f}, video AUC "
+        f"{row['video_auc']:.4f}",
+        flush=True)
   if missing:
     return MISSING_DATA_EXIT
   _write_json(os.path.join(wd, "experiment.json"), {"finished": _now(), "evals": len(evals)})

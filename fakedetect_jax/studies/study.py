@@ -28,24 +28,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @dataclasses.dataclass(frozen=True)
 class Eval:
   """One evaluation of a trained run: a dataset's split, optionally perturbed."""
-  name: str                          # key of the result, e.g. 'celeb_df_v2' or 'jpeg_3'
-  dataset: str                       # a builder in datasets/
-  data_config: str                   # its TFDS config
+  name: str  # key of the result, e.g. 'celeb_df_v2' or 'jpeg_3'
+  dataset: str  # a builder in datasets/
+  data_config: str  # its TFDS config
   split: str = "test"
-  methods: Tuple[str, ...] = ()      # keep only these methods ('real' = real videos); () = all
+  methods: Tuple[str, ...] = ()  # keep only these methods ('real' = real videos); () = all
   perturbation: Optional[str] = None  # a kind of input/augment.LEVELS
-  level: int = 0                     # its severity, 1-5
+  level: int = 0  # its severity, 1-5
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
   """One training run (its own workdir) and the evaluations of its best checkpoint."""
-  name: str                          # unique in the study; the workdir's folder name
-  config: object                     # 'xception.py:dataset=ffpp' (in configs/) or a ConfigDict
+  name: str  # unique in the study; the workdir's folder name
+  config: object  # 'xception.py:dataset=ffpp' (in configs/) or a ConfigDict
   evals: Tuple[Eval, ...]
   seed: int = 0
   overrides: Dict[str, object] = dataclasses.field(default_factory=dict)  # after the config file
-  init_from: Optional[str] = None    # a run of the same study whose best checkpoint starts this one
+  init_from: Optional[str] = None  # a run of the same study whose best checkpoint starts this one
   tags: Dict[str, object] = dataclasses.field(default_factory=dict)  # columns of the tables
 
 
@@ -155,6 +155,6 @@ def run_evals(run, tiny):
   if not tiny:
     return tuple(run.evals)
   from fakedetect_jax import config_lib
-  return tuple(dataclasses.replace(
-      e, data_config=config_lib.runlocal_data_config(e.dataset, e.data_config))
+  return tuple(
+      dataclasses.replace(e, data_config=config_lib.runlocal_data_config(e.dataset, e.data_config))
       for e in run.evals)

@@ -86,8 +86,8 @@ class Checkpoints:
     """Restores into the structure, shapes and shardings of `state` (the model state only)."""
     step = manager.latest_step() if step is None else step
     if os.path.isdir(os.path.join(manager.directory, str(step), "state")):
-      return manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(_abstract(state))))["state"]
+      return manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(state))))["state"]
     return manager.restore(step, args=ocp.args.StandardRestore(_abstract(state)))
 
   def close(self):

@@ -17,8 +17,8 @@ from fakedetect_jax import evaluate, input as input_lib
 from fakedetect_jax.errors import ConfigError
 
 # data_dir: '' = the run's data.data_dir.
-EVAL_FIELDS = dict(dataset="", data_config="", split="test", methods=(), perturbation="",
-                   level=0, data_dir="")
+EVAL_FIELDS = dict(
+    dataset="", data_config="", split="test", methods=(), perturbation="", level=0, data_dir="")
 
 
 def predict(eval_step, state, source, batch_size, sharding, workers=0):
@@ -33,9 +33,8 @@ def score_source(eval_step, state, source, config, sharding):
   """(scores, metrics) of a source under the run's video strategy and threshold."""
   scores = predict(eval_step, state, source, config.eval.batch_size, sharding,
                    input_lib.pipeline.workers(config.data))
-  return scores, evaluate.evaluate_scores(scores, source.labels, source.video_index,
-                                          source.methods, config.eval.video_strategy,
-                                          config.eval.threshold)
+  return scores, evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
+                                          config.eval.video_strategy, config.eval.threshold)
 
 
 def save_predictions(workdir, split, scores, source):
@@ -46,8 +45,13 @@ def save_predictions(workdir, split, scores, source):
   os.makedirs(os.path.join(workdir, "predictions"), exist_ok=True)
   path = os.path.join(workdir, "predictions", split + ".npz")
   with open(path + ".tmp", "wb") as f:
-    np.savez(f, scores=scores, labels=source.labels, video_index=source.video_index,
-             methods=source.methods, video_ids=source.video_ids)
+    np.savez(
+        f,
+        scores=scores,
+        labels=source.labels,
+        video_index=source.video_index,
+        methods=source.methods,
+        video_ids=source.video_ids)
   os.replace(path + ".tmp", path)
 
 
@@ -94,6 +98,7 @@ def eval_data_config(config, fields):
 
 
 class _nullcontext:
+
   def __enter__(self):
     return self
 
@@ -132,7 +137,12 @@ def run_evals(eval_step, state, config, workdir, sharding, evals, step=None):
       os.makedirs(os.path.join(workdir, "evals"), exist_ok=True)
       path = os.path.join(workdir, "evals", name + ".json")
       with open(path + ".tmp", "w") as f:
-        json.dump({**result, "eval": _jsonable(fields), "checkpoint_step": step}, f, indent=2,
+        json.dump({
+            **result, "eval": _jsonable(fields),
+            "checkpoint_step": step
+        },
+                  f,
+                  indent=2,
                   sort_keys=True)
       os.replace(path + ".tmp", path)
   return out
@@ -169,9 +179,9 @@ def evaluate_run(workdir, evals):
   _, source = open_eval_source(config, first)
   example = views.model_arg(source.example_inputs(), source.view)
   tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
-  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
-                                                 example),
-                  out_shardings=state_lib.replicated(mesh))()
+  state = jax.jit(
+      lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed, example),
+      out_shardings=state_lib.replicated(mesh))()
   state, step = checkpoints.restore_best(workdir, state)
   eval_step = make_eval_step(model, config, mesh)
   return run_evals(eval_step, state, config, workdir, state_lib.batch_sharding(mesh), evals, step)

@@ -32,7 +32,11 @@ class MetricWriter:
   def write(self, step, metrics):
     if not self.active:
       return
-    scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating, np.integer))}
+    scalars = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, np.floating, np.integer))
+    }
     with open(self.path, "a") as f:
       f.write(json.dumps({"step": int(step), **scalars}) + "\n")
     for k, v in scalars.items():

@@ -30,8 +30,9 @@ def _barrier(name):
 def check_config(config, n_devices):
   c = config
   if c.log_every <= 0 or c.checkpoint_every % c.log_every or c.eval_every % c.log_every:
-    raise ConfigError(f"checkpoint_every ({c.checkpoint_every}) and eval_every ({c.eval_every}) "
-                      f"must be multiples of log_every ({c.log_every}): only checked steps are saved")
+    raise ConfigError(
+        f"checkpoint_every ({c.checkpoint_every}) and eval_every ({c.eval_every}) "
+        f"must be multiples of log_every ({c.log_every}): only checked steps are saved")
   if c.batch_size % (n_devices * c.grad_accum_steps):
     raise ConfigError(f"batch_size {c.batch_size} must divide by devices ({n_devices}) x "
                       f"grad_accum_steps ({c.grad_accum_steps})")
@@ -80,8 +81,9 @@ def load_pretrained_state(state, config, tx, sharding):
   except (ValueError, KeyError) as e:
     raise ConfigError(f"cannot load pretrained weights {path} into {config.model.name}: {e}")
   print(f"Loaded pretrained weights from {path}.", file=sys.stderr, flush=True)
-  return jax.jit(lambda p, b: state_lib.TrainState(
-      step=jnp.zeros((), jnp.int32), params=p, batch_stats=b, opt_state=tx.init(p)),
+  return jax.jit(
+      lambda p, b: state_lib.TrainState(
+          step=jnp.zeros((), jnp.int32), params=p, batch_stats=b, opt_state=tx.init(p)),
       out_shardings=sharding)(loaded["params"], loaded["batch_stats"])
 
 
@@ -131,8 +133,8 @@ def train_and_evaluate(config, workdir):
       print(evaluate.markdown_table(results), flush=True)
     return results
 
-  load = lambda split: input_lib.open_split(config.data, split, jax.process_index(),
-                                            lambda: _barrier("data_" + split))
+  load = lambda split: input_lib.open_split(config.data, split, jax.process_index(), lambda:
+                                            _barrier("data_" + split))
   train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
                                   load(config.data.test_split))
   if config.data.get("train_methods"):
@@ -141,8 +143,9 @@ def train_and_evaluate(config, workdir):
   example = views.model_arg(train_src.example_inputs(), train_src.view)
   # Built inside jit so every host holds its part of replicated global arrays (device_put
   # cannot target devices of other hosts).
-  state = jax.jit(lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed,
-                                                 example), out_shardings=rep)()
+  state = jax.jit(
+      lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed, example),
+      out_shardings=rep)()
   data_state = None
   if start:
     state, data_state = ckpts.restore_latest(state)
@@ -151,9 +154,14 @@ def train_and_evaluate(config, workdir):
     # Fine-tuning (e.g. the lip-sync classifier from its sync pre-training): weights from the
     # other run's best checkpoint, a fresh step count and optimizer.
     loaded, _ = checkpoints.restore_best(config.init_from, state)
-    state = jax.jit(lambda s: state_lib.TrainState(
-        step=jnp.zeros_like(s.step), params=s.params, batch_stats=s.batch_stats,
-        opt_state=tx.init(s.params)), out_shardings=rep)(loaded)
+    state = jax.jit(
+        lambda s: state_lib.TrainState(
+            step=jnp.zeros_like(s.step),
+            params=s.params,
+            batch_stats=s.batch_stats,
+            opt_state=tx.init(s.params)),
+        out_shardings=rep)(
+            loaded)
   elif config.get("pretrained"):
     state = load_pretrained_state(state, config, tx, rep)
   train_step = make_train_step(model, tx, config, mesh)
@@ -165,9 +173,10 @@ def train_and_evaluate(config, workdir):
   progress = Progress(start, config.total_steps)
   sums, wait, last_log = None, 0.0, time.perf_counter()
   in_flight = collections.deque()
-  batches = iter(input_lib.TrainBatches(
-      train_src, order, start, config.total_steps, data_sharding,
-      input_lib.pipeline.workers(config.data), config.data.prefetch, config.augment, data_state))
+  batches = iter(
+      input_lib.TrainBatches(train_src, order, start, config.total_steps, data_sharding,
+                             input_lib.pipeline.workers(config.data), config.data.prefetch,
+                             config.augment, data_state))
   while True:
     t = time.perf_counter()
     item = next(batches, None)
@@ -196,8 +205,10 @@ def train_and_evaluate(config, workdir):
     elapsed = time.perf_counter() - last_log
     logged = {"loss": sums["loss_sum"] / n_steps, "train_acc": sums["correct"] / sums["count"]}
     rate = progress.update(step, config.batch_size, **logged)
-    logged.update(examples_per_s=rate, input_wait_frac=wait / max(elapsed, 1e-9),
-                  learning_rate=float(schedule(step)))
+    logged.update(
+        examples_per_s=rate,
+        input_wait_frac=wait / max(elapsed, 1e-9),
+        learning_rate=float(schedule(step)))
     sums, wait = None, 0.0
     if step % config.eval_every == 0 or step == config.total_steps:
       _, val = evals_lib.score_source(eval_step, state, val_src, config, data_sharding)
@@ -227,4 +238,3 @@ def train_and_evaluate(config, workdir):
   ckpts.close()
   _barrier("report")
   return report(workdir, results, curves)
-

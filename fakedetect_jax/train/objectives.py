@@ -30,7 +30,7 @@ from fakedetect_jax.errors import ConfigError
 class Objective:
   loss: Callable
   score: Callable
-  extra_keys: Tuple[str, ...] = ()   # batch keys the loss needs beyond 'inputs' and 'labels'
+  extra_keys: Tuple[str, ...] = ()  # batch keys the loss needs beyond 'inputs' and 'labels'
 
 
 OBJECTIVES = {}
@@ -57,12 +57,13 @@ def model_input(inputs, view):
 
 def apply_train(model, variables, inputs, rng, method=None):
   """model.apply in training mode: (output, 'batch_stats' after this forward pass)."""
-  out, updates = model.apply(variables, inputs, train=True, rngs={"dropout": rng},
-                             mutable=["batch_stats"], method=method)
+  out, updates = model.apply(
+      variables, inputs, train=True, rngs={"dropout": rng}, mutable=["batch_stats"], method=method)
   return out, updates.get("batch_stats", variables["batch_stats"])
 
 
 # classify: one fake logit per row, sigmoid cross-entropy; score = sigmoid.
+
 
 def _classify_loss(model, variables, inputs, labels, rng):
   logits, batch_stats = apply_train(model, variables, inputs, rng)
@@ -76,6 +77,7 @@ def _classify_score(model, variables, inputs):
 
 # sync: SyncNet-style lip-sync pre-training. Which of the candidate audio offsets matches the
 # lips (offset 0 is the truth on in-sync videos; the shifted ones are the negatives).
+
 
 def sync_target(logits):
   """Index of offset 0 among a sync model's candidate offsets (the centre of an odd count)."""

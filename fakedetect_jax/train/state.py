@@ -39,8 +39,10 @@ def make_schedule(opt, total_steps):
     lr = optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, opt.warmup_steps,
                                             max(total_steps, opt.warmup_steps + 1))
   elif opt.schedule == "constant":
-    lr = optax.join_schedules([optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps),
-                               optax.constant_schedule(opt.learning_rate)], [opt.warmup_steps])
+    lr = optax.join_schedules([
+        optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps),
+        optax.constant_schedule(opt.learning_rate)
+    ], [opt.warmup_steps])
   else:
     raise ConfigError(f"unknown learning-rate schedule {opt.schedule!r}; known: cosine, constant")
   return lr
@@ -67,9 +69,13 @@ def create_state(model, tx, image_size, seed, example=None):
 
   `example`: one row of model inputs for video views (a dict); frame models get an image.
   """
-  x = jnp.zeros((1, image_size, image_size, 3)) if example is None else jax.tree.map(
-      lambda a: jnp.zeros(a.shape, jnp.float32), example)
+  x = jnp.zeros(
+      (1, image_size, image_size,
+       3)) if example is None else jax.tree.map(lambda a: jnp.zeros(a.shape, jnp.float32), example)
   variables = model.init(jax.random.key(seed), x, train=False)
   params = variables["params"]
-  return TrainState(step=jnp.array(0, jnp.int32), params=params,
-                    batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params))
+  return TrainState(
+      step=jnp.array(0, jnp.int32),
+      params=params,
+      batch_stats=variables.get("batch_stats", {}),
+      opt_state=tx.init(params))

@@ -27,8 +27,10 @@ def prepare_inputs(x, dtype=jnp.float32):
   """
   if not isinstance(x, dict):
     return preprocess(x, dtype)
-  return {k: preprocess(v, dtype) if v.dtype == jnp.uint8 else
-          v.astype(dtype) if k == "audio" else v.astype(jnp.float32) for k, v in x.items()}
+  return {
+      k: preprocess(v, dtype) if v.dtype == jnp.uint8 else
+         v.astype(dtype) if k == "audio" else v.astype(jnp.float32) for k, v in x.items()
+  }
 
 
 def _augment(images, rng, aug):
@@ -38,8 +40,7 @@ def _augment(images, rng, aug):
     # exactly the flicker the temporal branch must learn to see).
     out = dict(images)
     for i, k in enumerate(k for k in ("image", "frames", "mouth") if k in images):
-      out[k] = _augment(images[k], jax.random.fold_in(rng, 10 + i) if k == "mouth" else rng,
-                        aug)
+      out[k] = _augment(images[k], jax.random.fold_in(rng, 10 + i) if k == "mouth" else rng, aug)
     return out
   shape = (images.shape[0],) + (1,) * (images.ndim - 1)
   if aug.flip:
@@ -47,8 +48,8 @@ def _augment(images, rng, aug):
     axis = images.ndim - 2 if images.shape[-1] == 3 else images.ndim - 1
     images = jnp.where(flip, jnp.flip(images, axis), images)
   if aug.brightness:
-    delta = jax.random.uniform(jax.random.fold_in(rng, 1), shape,
-                               minval=-aug.brightness, maxval=aug.brightness)
+    delta = jax.random.uniform(
+        jax.random.fold_in(rng, 1), shape, minval=-aug.brightness, maxval=aug.brightness)
     images = jnp.clip(images + 2 * delta, -1.0, 1.0)
   return images
 
@@ -81,8 +82,8 @@ def make_train_step(model, tx, config, mesh):
                         f"{missing}; the batch has {sorted(batch)}")
     rng = jax.random.fold_in(rng, state.step)
     inputs = _augment(prepare_inputs(batch["inputs"]), jax.random.fold_in(rng, 1), config.augment)
-    inputs = jax.tree.map(lambda a: a.astype(dtype) if a.dtype == jnp.float32 and a.ndim >= 4
-                          else a, inputs)
+    inputs = jax.tree.map(
+        lambda a: a.astype(dtype) if a.dtype == jnp.float32 and a.ndim >= 4 else a, inputs)
     inputs = _model_inputs(inputs, config)
     labels = batch["labels"]
     extras = {k: batch[k] for k in objective.extra_keys}
@@ -93,26 +94,29 @@ def make_train_step(model, tx, config, mesh):
     # pass several times slower inside a while-loop body.
     grads, batch_stats, losses, correct = None, state.batch_stats, [], []
     for i in range(accum):
-      (loss, (batch_stats, n_correct)), g = jax.value_and_grad(loss_fn, has_aux=True)(
-          state.params, batch_stats, micro(inputs, i), micro(labels, i), micro(extras, i),
-          jax.random.fold_in(rng, 2 + i))
+      (loss, (batch_stats, n_correct)), g = jax.value_and_grad(
+          loss_fn, has_aux=True)(state.params, batch_stats, micro(inputs, i), micro(labels, i),
+                                 micro(extras, i), jax.random.fold_in(rng, 2 + i))
       grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
       losses.append(loss)
       correct.append(n_correct)
     grads = jax.tree.map(lambda g: g / accum, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                              opt_state=opt_state)
+    new_state = state.replace(
+        step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
     loss = jnp.mean(jnp.stack(losses))
-    metrics = {"loss_sum": loss, "correct": jnp.sum(jnp.stack(correct)).astype(jnp.float32),
-               "count": jnp.float32(labels.shape[0]),
-               "nonfinite": (~jnp.isfinite(loss)).astype(jnp.float32)}
+    metrics = {
+        "loss_sum": loss,
+        "correct": jnp.sum(jnp.stack(correct)).astype(jnp.float32),
+        "count": jnp.float32(labels.shape[0]),
+        "nonfinite": (~jnp.isfinite(loss)).astype(jnp.float32)
+    }
     return new_state, metrics
 
   rep, data = replicated(mesh), batch_sharding(mesh)
-  return jax.jit(train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep),
-                 donate_argnums=(0,))
+  return jax.jit(
+      train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,))
 
 
 def make_eval_step(model, config, mesh):
@@ -125,5 +129,7 @@ def make_eval_step(model, config, mesh):
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     return objective.score(model, variables, _model_inputs(prepare_inputs(inputs, dtype), config))
 
-  return jax.jit(eval_step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                 out_shardings=replicated(mesh))
+  return jax.jit(
+      eval_step,
+      in_shardings=(replicated(mesh), batch_sharding(mesh)),
+      out_shardings=replicated(mesh))
