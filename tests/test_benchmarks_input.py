@@ -1,7 +1,7 @@
 """The input-pipeline benchmark runs (tiny mode) and writes its figures; no timing is asserted.
 
-The first run prepares the benchmark's tiny dataset (256 px faces) in the script's default data
-dir (~/.cache/fakedetect_jax/bench_data) once; later runs reuse it.
+The benchmark prepares its tiny dataset (256 px faces) beside the session's synthetic_av/tiny,
+in the tests' temporary data dir.
 """
 import json
 import os
@@ -11,20 +11,22 @@ import sys
 from conftest import REPO
 
 
-def test_input_pipeline_benchmark_tiny_writes_json(tmp_path):
+def test_input_pipeline_benchmark_tiny_writes_json(tmp_path, synthetic_tiny):
+  _, data_dir = synthetic_tiny
   out = tmp_path / "input.json"
   env = dict(
       os.environ,
       XLA_FLAGS="--xla_force_host_platform_device_count=1",
       PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.run(
-      [sys.executable, "experiments/benchmarks/input_pipeline.py", "--tiny", "--json",
-       str(out)],
-      cwd=REPO,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=600)
+  proc = subprocess.run([
+      sys.executable, "experiments/benchmarks/input_pipeline.py", "--tiny", "--json",
+      str(out), f"--data_dir={data_dir}"
+  ],
+                        cwd=REPO,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
   print(proc.stdout)
   assert proc.returncode == 0, proc.stderr[-3000:]
   r = json.loads(out.read_text())
