@@ -89,7 +89,9 @@ def test_sync_pretraining_finds_the_true_offset_then_fine_tunes(synthetic_tiny, 
   assert logged[-1]["train_acc"] >= 0.9 and logged[-1]["loss"] < 0.5 * logged[0]["loss"]
   test = input_lib.load_split(sync.data, "test")
   model, variables = _restore(sync, str(tmp_path / "sync"), test)
-  x = prepare_inputs({k: np.asarray(v) for k, v in test.inputs.items()})
+  rows = [test[i]["inputs"] for i in range(len(test))]
+  inputs = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+  x = prepare_inputs(inputs)
   report = model.apply(variables, x, method="report")
   assert set(report) == {"sync_score", "offset", "fake_prob"}
   # On held-out people whose lips follow their voice, the true offset (0) comes out on top
@@ -117,7 +119,7 @@ def test_sync_pretraining_finds_the_true_offset_then_fine_tunes(synthetic_tiny, 
       str(tmp_path / "detector"), {"lipsync": str(tmp_path / "lipsync")},
       Fusion("mean", ["lipsync"]))
   detector = load_detector(str(tmp_path / "detector"))
-  ex = {k: np.asarray(v[0]) for k, v in test.inputs.items()}  # one clip as one video
+  ex = {k: np.asarray(v[0]) for k, v in inputs.items()}  # one clip as one video
   out = detector.predict_example(ex)
   assert 0 < out["branches"]["lipsync"] < 1 and out["fake_prob"] == out["branches"]["lipsync"]
   silent = detector.predict_example({**ex, "has_audio": np.array(0)})
