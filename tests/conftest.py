@@ -43,10 +43,12 @@ def run_main(workdir,
 
 
 def npz_overrides(path, **extra):
-  """Command-line overrides that train on the npz fixture with frequent logging."""
+  """Command-line overrides that train on the npz fixture with frequent logging, reading in the
+  training process (worker processes cost seconds to start; the tests about them ask for them)."""
   args = {
       "data.dataset": "npz",
       "data.path": path,
+      "data.workers": 0,
       "log_every": 10,
       "eval_every": 20,
       "checkpoint_every": 10,
