@@ -26,18 +26,7 @@ def _train(devices, grad_accum=1, dtype="float32", steps=3, size=32):
   config.compute_dtype = dtype
   model = models.get_model(
       "meso4", dtype=np.dtype(dtype) if dtype == "float32" else jax.numpy.bfloat16)
-  rng = np.random.default_rng(0)
-  images = np.concatenate([frames_fixture.face_frames(8, size, fake, rng) for fake in (0, 1)])
-  labels = np.repeat([0, 1], 8).astype(np.int32)
-  mesh = state_lib.make_mesh(devices)
-  tx = state_lib.make_optimizer(config.optimizer, 100)
-  state = jax.device_put(state_lib.create_state(model, tx, size, 0), state_lib.replicated(mesh))
-  step = make_train_step(model, tx, config, mesh)
-  losses = []
-  for i in range(steps):
-    batch = {"inputs": {"image": images[::-1] if i % 2 else images}, "labels": labels}
-    state, m = step(state, batch, jax.random.key(1))
-    losses.append(float(m["loss_sum"]))
+  state, losses = frames_fixture.train_on_faces(model, config, devices, size, steps)
   return jax.device_get(state), losses
 
 
