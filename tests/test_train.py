@@ -15,7 +15,6 @@ from conftest import REPO, npz_overrides, run_main
 from fakedetect_jax import config_lib, models
 from fakedetect_jax.train import state as state_lib
 from fakedetect_jax.train.checkpoints import Checkpoints
-from fakedetect_jax.train.step import make_train_step
 
 
 def _train(devices, grad_accum=1, dtype="float32", steps=3, size=32):
