@@ -4,12 +4,16 @@ python -m fakedetect_jax.models                       # registered models, one a
 python -m fakedetect_jax.models summary xception [--size 299]
 python -m fakedetect_jax.models convert xception imagenet weights/xception_imagenet.npz
 python -m fakedetect_jax.models convert vit_s16 model.safetensors weights/vit_s16.npz
+python -m fakedetect_jax.models import-deepfakebench ckpt_best.pth --detector=xception --out=RUN
 
 `summary` prints parameters per top-level layer (shapes only: nothing is computed); its last
 line is `trainable_params: N`. `convert` turns Keras Applications or timm weights into the .npz
 that configs take as pretrained= (docs/pretrained.md), for the models whose spec lists that
 source among its converters (models.REGISTRY). Both take frame models; the default size is the
-model's spec's default_size.
+model's spec's default_size. `import-deepfakebench` turns a released DeepfakeBench detector
+checkpoint (--detector: its name there, e.g. meso4, meso4Inception, xception, efficientnetb4,
+spsl, srm, ucf) into a run directory that evaluate, predict and serve take like a trained run
+(models/deepfakebench, train/imported.py).
 """
 import argparse
 import sys
@@ -56,10 +60,16 @@ def main(argv=None):
       ".safetensors")
   c.add_argument("out", help="the .npz to write")
   c.add_argument("--size", type=int, help="input pixels (ViT position embeddings)")
+  d = sub.add_parser("import-deepfakebench", help="a DeepfakeBench .pth -> a run directory")
+  d.add_argument("checkpoint", help="the .pth DeepfakeBench saved (state dict)")
+  d.add_argument("--detector", required=True, help="its DeepfakeBench detector name")
+  d.add_argument("--out", required=True, help="the run directory to write")
   args = p.parse_args(argv)
   if args.command is None:
     print("\n".join(models.names()))
     return 0
+  if args.command == "import-deepfakebench":
+    return _import_deepfakebench(args)
   if args.name not in models.names():
     print(
         f"error: unknown model {args.name!r}; registered: {', '.join(models.names())}",
@@ -93,6 +103,18 @@ def main(argv=None):
   variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))
   n = pretrained.save_npz(args.out, args.name, variables)
   print(f"wrote {n} arrays to {args.out}")
+  return 0
+
+
+def _import_deepfakebench(args):
+  from fakedetect_jax.errors import FakedetectError
+  from fakedetect_jax.train import imported
+  try:
+    out, n = imported.import_deepfakebench(args.checkpoint, args.detector, args.out)
+  except (FakedetectError, FileExistsError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"imported {args.detector} ({n:,d} parameters) from {args.checkpoint} into {out}")
   return 0
 
 

@@ -13,6 +13,14 @@ equals TF 'SAME' padding for every input size, so 'SAME' is used throughout.
 B4Att (Bonettini et al. 2020, "Video face manipulation detection through ensemble of CNNs"):
 after block 10 of B4 (index 9, the last 56-channel block) a 1x1 conv + sigmoid gives a spatial
 attention map that multiplies the features; 57 parameters more than B4.
+
+layout='deepfakebench': the B4 DeepfakeBench trains (its networks/efficientnetb4.py, built on
+the efficientnet_pytorch package), for its released checkpoints (models/deepfakebench). The
+same blocks, but inputs stay in [-1, 1] (its mean/std 0.5 normalisation, no ImageNet
+renormalisation), the stem conv is unpadded (DeepfakeBench replaces it by a plain Conv2d), and
+each stride-2 depthwise conv has the fixed padding efficientnet_pytorch computes once from the
+variant's nominal resolution (380 px for B4: (0, 1), (2, 2), (0, 1), (1, 2) for its four
+stride-2 stages) whatever the real input size, where Keras pads by the actual size.
 """
 import math
 
@@ -42,6 +50,22 @@ BLOCKS = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 
 # is [k, k, C, 1] (fan-out k*k); ours is [k, k, 1, C], where k*k is the fan-in.
 _conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "truncated_normal")
 _depthwise_init = nn.initializers.variance_scaling(2.0, "fan_in", "truncated_normal")
+
+
+def static_pads(variant, plan):
+  """efficientnet_pytorch's fixed 'same' padding of each block's depthwise conv, computed from
+  the nominal resolution: [(top, bottom), (left, right)] for stride-2 blocks, None (SAME, which
+  it equals for stride 1) otherwise."""
+  size = -(-VARIANTS[variant][2] // 2)  # after the stem
+  pads = []
+  for _, k, _, _, _, stride in plan:
+    if stride == 1:
+      pads.append(None)
+      continue
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    pads.append(((total // 2, total - total // 2),) * 2)
+    size = -(-size // stride)
+  return pads
 
 
 def round_filters(filters, width, divisor=8):
@@ -77,31 +101,44 @@ class EfficientNet(nn.Module):
   stages: int = len(BLOCKS)  # fewer stages: a shallower model for tests
   trunk_only: bool = False  # return features, not a logit: the top activation, or with
   stop_after: int = -1  # stop_after=i the output of block i (Cross Efficient ViT's trunks)
+  layout: str = "keras"  # or 'deepfakebench' (module docstring)
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, train=False):
     width = self.width or VARIANTS[self.variant][0]
     depth = self.depth or VARIANTS[self.variant][1]
-    conv = lambda f, k, name, **kw: (
+    conv = lambda f, k, name, padding="SAME", **kw: (
         Conv1x1(f, kernel_init=_conv_init, dtype=self.dtype, name=name)
         if k == 1 and not kw else nn.Conv(
             f, (k, k),
-            padding="SAME",
+            padding=padding,
             use_bias=False,
             kernel_init=_conv_init,
             dtype=self.dtype,
             name=name,
             **kw))
     bn = lambda name: keras_bn(train, self.dtype, name)
-    x = imagenet_normalize(x.astype(self.dtype))
-    x = nn.swish(bn("stem_bn")(conv(round_filters(32, width), 3, "stem_conv", strides=(2, 2))(x)))
+    if self.layout not in ("keras", "deepfakebench"):
+      raise ValueError(f"layout {self.layout!r}: expected 'keras' or 'deepfakebench'")
+    torch_layout = self.layout == "deepfakebench"
+    x = x.astype(self.dtype) if torch_layout else imagenet_normalize(x.astype(self.dtype))
+    stem = conv(
+        round_filters(32, width),
+        3,
+        "stem_conv",
+        "VALID" if torch_layout else "SAME",
+        strides=(2, 2))
+    x = nn.swish(bn("stem_bn")(stem(x)))
     plan = block_plan(width, depth, self.stages)
+    pads = static_pads(self.variant, plan) if torch_layout else [None] * len(plan)
     for b, (name, k, f_in, f_out, expand, stride) in enumerate(plan):
       inputs, f = x, f_in * expand
       if expand != 1:
         x = nn.swish(bn(name + "expand_bn")(conv(f, 1, name + "expand_conv")(x)))
-      x = DepthwiseConv(k, stride, _depthwise_init, self.dtype, name=name + "dwconv")(x)
+      x = DepthwiseConv(
+          k, stride, _depthwise_init, self.dtype, padding=pads[b], name=name + "dwconv")(
+              x)
       x = nn.swish(bn(name + "bn")(x))
       # Squeeze-and-excite: 1x1 convs (with bias) on the pooled features, as Keras has them.
       se = jnp.mean(x, axis=(1, 2), keepdims=True)

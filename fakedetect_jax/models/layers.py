@@ -157,7 +157,8 @@ def _depthwise_taps(xp, kernel, k, s, outs):
 
 
 class DepthwiseConv(nn.Module):
-  """k x k depthwise convolution, 'SAME' padding (TF's: the odd pixel padded after), no bias.
+  """k x k depthwise convolution, 'SAME' padding (TF's: the odd pixel padded after) or the
+  given explicit padding, no bias.
 
   The same function and parameter ('kernel' [k, k, 1, C], nn.Conv's grouped layout) as
   nn.Conv(C, (k, k), feature_group_count=C), computed as k*k shifted multiply-adds: XLA:CPU
@@ -170,26 +171,31 @@ class DepthwiseConv(nn.Module):
   strides: int = 1
   kernel_init: object = nn.initializers.lecun_normal()
   dtype: jnp.dtype = jnp.float32
+  padding: object = None  # None: 'SAME'; or explicit ((top, bottom), (left, right))
 
   @nn.compact
   def __call__(self, x):
     k, s = self.kernel_size, self.strides
     c = x.shape[-1]
     kernel = self.param("kernel", self.kernel_init, (k, k, 1, c)).astype(self.dtype)
+    if self.padding is None:
+      pads, outs = [], []
+      for n in x.shape[1:3]:
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+        outs.append(out)
+    else:
+      pads = [tuple(p) for p in self.padding]
+      outs = [(n + lo + hi - k) // s + 1 for n, (lo, hi) in zip(x.shape[1:3], pads)]
     if not backend.use_cpu_rewrites():
       dtype = jnp.result_type(x, kernel)  # the taps' type promotion, kept
       return jax.lax.conv_general_dilated(
           x.astype(dtype),
           kernel.astype(dtype), (s, s),
-          "SAME",
+          pads,
           feature_group_count=c,
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    pads, outs = [], []
-    for n in x.shape[1:3]:
-      out = -(-n // s)
-      total = max((out - 1) * s + k - n, 0)
-      pads.append((total // 2, total - total // 2))
-      outs.append(out)
     xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     return _depthwise_taps(xp, kernel.reshape(k, k, c), k, s, outs)
 

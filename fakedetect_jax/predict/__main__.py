@@ -1,5 +1,6 @@
 """python -m fakedetect_jax.predict VIDEO_OR_FOLDER... --detector=RUN_DIR [--format table|json|csv]
                                  [--explain OUT_DIR]
+python -m fakedetect_jax.predict --crops IMAGE_OR_FOLDER... --detector=RUN_DIR [--format ...]
 python -m fakedetect_jax.predict --sample OUT.mp4 [--fake]
 
 Points a trained detector (the --workdir of python -m fakedetect_jax.main, or a fused detector
@@ -8,6 +9,9 @@ per video, the verdict, the fake probability and the threshold it is compared wi
 score, per-frame scores, faces found and warnings. Folders are searched recursively for video
 files; one unreadable file is reported and the rest go on. --explain writes, per video, a contact
 sheet of the sampled faces with Grad-CAM heatmaps and a plot of the per-frame scores.
+--crops scores face crops given as images (each PNG/JPEG one frame, no face detection; resized
+and normalised as the detector expects; predict/crops.py), e.g. DeepfakeBench's prepared
+frames; json gives each image's row with its `file` and `fake_probability`.
 --sample writes a generated talking-face video to try it on.
 
 Exit 0 when every file was read; 2 when any could not be (or the detector cannot be loaded).
@@ -125,6 +129,8 @@ def main(argv=None):
   parser.add_argument("--explain", metavar="OUT_DIR", help="write heatmap sheets and score plots")
   parser.add_argument("--sample", metavar="OUT.mp4", help="write a generated video and exit")
   parser.add_argument("--fake", action="store_true", help="with --sample: a face-blended fake")
+  parser.add_argument(
+      "--crops", nargs="+", metavar="FILE_OR_DIR", help="face crops as PNG/JPEG images")
   args = parser.parse_args(argv)
 
   if args.sample:
@@ -132,6 +138,10 @@ def main(argv=None):
     write_sample(args.sample, fake=args.fake)
     print(args.sample)
     return 0
+  if args.crops:
+    if args.inputs or not args.detector:
+      parser.error("--crops takes the images itself, with --detector=RUN_DIR")
+    return _crops(args)
   if not args.inputs or not args.detector:
     parser.error("give videos or folders and --detector=RUN_DIR (or --sample OUT.mp4)")
 
@@ -178,6 +188,38 @@ def main(argv=None):
   else:
     sys.stdout.write(table(results))
   return 0 if all(r["ok"] for r in results) else 2
+
+
+def _crops(args):
+  with quiet_native_logs() as err:
+    from fakedetect_jax.errors import FakedetectError
+    from fakedetect_jax.predict import crops
+    from fakedetect_jax.predict.detector import Detector
+    try:
+      detector = Detector(args.detector)
+    except FakedetectError as e:
+      print(f"error: {e}", file=err)
+      return 2
+    files = crops.find_images(args.crops)
+    if not files:
+      print(f"error: no PNG/JPEG images in {' '.join(args.crops)}", file=err)
+      return 2
+    rows = crops.score_crops(detector, files)
+    for r in rows:
+      if not r["ok"]:
+        print(f"error: {r['error']}", file=err)
+  if args.format == "json":
+    json.dump(rows, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+  elif args.format == "csv":
+    w = csv.DictWriter(
+        sys.stdout, ("file", "ok", "verdict", "fake_probability", "threshold", "error"),
+        lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+  else:
+    sys.stdout.write(crops.table(rows))
+  return 0 if all(r["ok"] for r in rows) else 2
 
 
 if __name__ == "__main__":
