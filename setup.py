@@ -41,10 +41,14 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "cuda": ["jax[cuda12]==0.10.2"],
+        # torch: the tests' PyTorch references (DeepfakeBench checkpoint import, ...).
         "dev": [
             "pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0",
-            "yapf==0.43.0"
+            "yapf==0.43.0", "torch==2.13.0"
         ],
+        # Reading released PyTorch checkpoints (python -m fakedetect_jax.models
+        # import-deepfakebench): torch.load(weights_only=True).
+        "deepfakebench": ["torch==2.13.0"],
         # The side-by-side benchmark (experiments/benchmarks/vs_torch.py): PyTorch's CPU build,
         # which pip takes from a local wheelhouse where one is configured (README, Tests).
         "bench": ["torch==2.13.0"],

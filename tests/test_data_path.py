@@ -68,6 +68,23 @@ def test_predict_scores_a_stored_example_as_training_evaluated_it(tiny_run):
   assert checked >= 4
 
 
+def test_results_json_has_deepfakebench_metrics_of_its_saved_predictions(tiny_run):
+  import dfb_reference
+  workdir, _ = tiny_run
+  results = json.loads((workdir / "results.json").read_text())
+  with np.load(workdir / "predictions" / "test.npz") as f:
+    p = {k: f[k] for k in f.files}
+  block = results["test"]["deepfakebench"]
+  want = dfb_reference.frame_metrics(p["scores"], p["labels"],
+                                     dfb_reference.frame_paths(p["video_ids"], p["video_index"]))
+  assert block["level"] == "frame" and block["n_frames"] == len(p["scores"])
+  for key in ("auc", "eer", "ap", "acc"):
+    assert block["frame_" + key] == pytest.approx(want[key], abs=1e-9), key
+  assert block["video_auc"] == pytest.approx(want["video_auc"], abs=1e-9)
+  assert block["n_videos"] == want["n_videos"]
+  assert "frame EER (nearest ROC point)" in (workdir / "results.md").read_text()
+
+
 def test_evaluate_cli_on_a_second_prepared_dataset(tiny_run):
   import tensorflow_datasets as tfds
   workdir, data_dir = tiny_run
@@ -96,6 +113,8 @@ def test_evaluate_cli_on_a_second_prepared_dataset(tiny_run):
   assert set(results["test"]) <= set(celeb)  # the test block's keys, plus provenance
   assert celeb["n_videos"] == builder.info.splits["test"].num_examples
   assert 0.0 <= celeb["video_auc"] <= 1.0
+  assert celeb["deepfakebench"]["level"] == "frame"
+  assert celeb["deepfakebench"]["n_frames"] == celeb["n_frames"]
   # The run's own validation split through the CLI equals what training reported for it.
   again = json.loads((workdir / "evals" / "synthetic_av_tiny_validation.json").read_text())
   for key in ("frame_auc", "video_auc", "ap", "eer", "n_frames"):

@@ -71,25 +71,56 @@ def read_csv(path):
 
 
 def numbers(cells):
-  """The mean of each 'mean ± std' cell, as floats."""
-  return [float(c.split(" ± ")[0]) for c in cells]
+  """The mean of each 'mean ± std [lo, hi]' cell, as floats."""
+  return [float(c.split()[0]) for c in cells]
 
 
 def test_leaderboard_tiny_on_replicas(study_env, tmp_path):
-  rc, out = run_study(study_env, "experiments/studies/leaderboard.py", tmp_path, "--only=meso4-s0")
+  # A released DeepfakeBench Meso4 (random weights, saved as its trainer saves them) beside our
+  # trained one: the imported block runs through the same evaluations.
+  from deepfakebench_torch import Wrapped, randomize, save
+  from deepfakebench_torch.meso import Meso4
+  dfb = tmp_path / "dfb"
+  dfb.mkdir()
+  save(randomize(Wrapped(Meso4())), dfb / "meso4_best.pth", data_parallel=True)
+  rc, out = run_study(study_env, "experiments/studies/leaderboard.py", tmp_path,
+                      "--only=meso4-s0,deepfakebench_meso4", "--allow_scratch",
+                      f"--deepfakebench_dir={dfb}")
   assert rc == 0, out[-3000:]
   header, *body = read_csv(tmp_path / "report" / "leaderboard.csv")
-  ours = [r for r in body if r[0] == "meso4"]
-  assert [r[1] for r in ours] == ["FF++ c23", "Celeb-DF v2", "DFD", "DFDC", "DFDC preview"]
-  assert all(math.isfinite(v) for r in ours for v in numbers(r[2:6]))
-  xception = {r[1]: r for r in body if r[0] == "xception"}
-  assert xception["Celeb-DF v2"][7] == "0.7365" and "DeepfakeBench" in xception["DFD"][8]
-  rows = {r["eval"]: r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))}
-  assert set(rows) == {"ffpp_c23", "celeb_df_v2", "dfd", "dfdc", "dfdc_preview"}
+  assert header[:3] == ["model", "weights", "test set"]
+  tests = ["FF++ c23", "Celeb-DF v2", "DFD", "DFDC", "DFDC preview"]
+  for weights in ("none", "deepfakebench"):  # MesoNets have no ImageNet weights
+    ours = [r for r in body if r[0] == "meso4" and r[1] == weights]
+    assert [r[2] for r in ours] == tests
+    assert all(math.isfinite(v) for r in ours for v in numbers(r[3:7]))
+    assert ours[1][8] == "0.6091" and "DeepfakeBench" in ours[1][9]  # published, Celeb-DF v2
+  _, *published = read_csv(tmp_path / "report" / "leaderboard_published.csv")
+  xception = {r[0]: r for r in published}["Xception"]
+  assert xception[2] == "frame AUC" and xception[4] == "0.7365" and xception[5] == "0.8163"
+  assert len(published) == 15  # every detector of DeepfakeBench's table
+  rows = [r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))]
+  ours = {r["eval"]: r for r in rows if r["run"] == "meso4-s0"}
+  assert set(ours) == {"ffpp_c23", "celeb_df_v2", "dfd", "dfdc", "dfdc_preview"}
   for key in ("config_hash", "git_commit", "dataset", "data_config", "dataset_version",
               "checkpoint_step", "seed", "train_dataset"):
-    assert all(r[key] != "" for r in rows.values()), key
-  assert rows["dfd"]["data_config"] == "dfd_c23" and rows["dfd"]["checkpoint_step"] in "12"
+    assert all(r[key] != "" for r in ours.values()), key
+  assert ours["dfd"]["data_config"] == "dfd_c23" and ours["dfd"]["checkpoint_step"] in "12"
+  imported = [r for r in rows if r["run"] == "deepfakebench_meso4"]
+  assert len(imported) == 5 and all("imported meso4" in r["config"] for r in imported)
+
+
+def test_leaderboard_refuses_from_scratch_rows_unless_allowed(tmp_path):
+  from fakedetect_jax.errors import ConfigError
+  module = study_lib.load_study("experiments/studies/leaderboard.py")
+  with pytest.raises(ConfigError, match="--allow_scratch"):
+    module.runs(f"pretrained_dir={tmp_path}")
+  (tmp_path / "xception_imagenet.npz").write_bytes(b"")
+  runs = {r.name: r for r in module.runs(f"pretrained_dir={tmp_path},allow_scratch=true")}
+  assert f"pretrained={tmp_path / 'xception_imagenet.npz'}" in runs["xception-s0"].config
+  assert runs["xception-s0"].tags["weights"] == "imagenet"
+  assert runs["vit_s16-scratch-s0"].tags["weights"] == "scratch"
+  assert runs["meso4-s0"].tags["weights"] == "none"
 
 
 def test_cross_dataset_and_robustness_tiny(study_env, tmp_path):
@@ -124,11 +155,12 @@ def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
   for dataset in ("fakeavceleb", "synthetic_av"):
     header, *body = read_csv(tmp_path / "report" / f"audio_visual_{dataset}.csv")
     assert header == [
-        "test AUC", "overall", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
+        "test video AUC", "overall", "RealVideo-FakeAudio", "FakeVideo-RealAudio",
+        "FakeVideo-FakeAudio"
     ]
     assert [r[0] for r in body] == [
-        "branch spatial", "branch audio", "fusion mean", "fusion max", "fusion logistic",
-        "fusion mlp"
+        "branch spatial", "branch audio", "silence-only, untrimmed", "silence-only, trimmed",
+        "fusion mean", "fusion max", "fusion logistic", "fusion mlp"
     ]
     assert all(math.isfinite(v) for r in body for v in numbers(r[1:])), body
 
@@ -249,10 +281,10 @@ def test_missing_dataset_is_named_with_instructions_per_run(study_env, tmp_path)
   env, _ = study_env
   rc, out = studies(env, "run", "experiments/studies/leaderboard.py",
                     f"--data_dir={tmp_path / 'none'}", f"--workdir={tmp_path / 'work'}",
-                    "--only=meso4-s0,xception-s0")
+                    "--only=meso4-s0,xception-scratch-s0", "--allow_scratch")
   assert rc == 1
   assert "meso4-s0: dataset ffpp/c23 is not prepared" in out
-  assert "xception-s0: dataset celeb_df/v2 is not prepared" in out
+  assert "xception-scratch-s0: dataset celeb_df/v2 is not prepared" in out
   assert "download-FaceForensics.py" in out and "tfds build datasets/ffpp --config=c23" in out
   assert "0 of 2 runs finished" in out and not os.path.exists(
       tmp_path / "work" / "runs" / "meso4-s0" / "checkpoints")

@@ -1,20 +1,44 @@
 """Leaderboard comparison: every zoo frame model under the common protocol, beside published
-numbers.
+numbers, comparing like with like.
 
-  python -m fakedetect_jax.studies run experiments/studies/leaderboard.py --data_dir=D --workdir=W
+  python -m fakedetect_jax.studies run experiments/studies/leaderboard.py --data_dir=D --workdir=W \
+      --pretrained_dir=weights [--deepfakebench_dir=dfb_weights] [--allow_scratch]
+
+Arguments (also as `leaderboard.py:pretrained_dir=...,allow_scratch=true`):
+  pretrained_dir     converted ImageNet weights, <model>_imagenet.npz (docs/pretrained.md). The
+                     published numbers come from ImageNet-initialised backbones, so a model that
+                     has ImageNet weights is trained from them.
+  allow_scratch      without its file, train that model from scratch anyway; its rows say
+                     'scratch' in every table. Without this flag a missing file stops the study.
+  deepfakebench_dir  DeepfakeBench's released checkpoints, DIR/<detector>_best.pth (its names:
+                     meso4, meso4Inception, xception, efficientnetb4, spsl, srm, ucf; rename
+                     the release's files so): each is imported (models/deepfakebench) and
+                     evaluated on our prepared test sets, "their weights, our pipeline".
 
 Protocol (the one of the published cross-dataset tables trained on FF++, DeepfakeBench's
 among them): train on FF++ c23 (the builders' default media: 32 evenly spaced frames per video,
 face box x1.3, 256 px), select on FF++ validation, test on FF++ c23, Celeb-DF v2, DFD, DFDC and
-DFDC preview; frame AUC, video AUC (mean of frame scores), EER and AP; SEEDS seeds each
-(mean ± std). Datasets needed in D: ffpp/c23, ffpp/dfd_c23, celeb_df/v2, dfdc/full,
-dfdc/preview (tfds build datasets/<name> --config=... --manual_dir=...).
+DFDC preview; frame AUC, video AUC (the run's eval.video_strategy over frame scores: the mean by
+default), video EER (interpolated) and video AP; SEEDS seeds each (mean ± std, AUCs with the 95%
+bootstrap interval of the seed mean over resampled test videos, studies/report.py); and
+DeepfakeBench's own definitions beside them (evaluate/deepfakebench.py: frame EER at the nearest
+ROC point, frame AP, frame ACC at p > 0.5, video AUC of the mean frame score per video name;
+their frame AUC is ours). Datasets needed in D: ffpp/c23, ffpp/dfd_c23, celeb_df/v2, dfdc/full,
+dfdc/preview (tfds build datasets/<name> --config=... --manual_dir=...). For the imported block,
+DeepfakeBench's own crops are `FAKEDETECT_MEDIA=protocol=deepfakebench` when building D.
 
-Writes W/report/leaderboard.{md,csv} (one row per model and test set, ours beside the published
-number and its source) and leaderboard_frame_auc.{md,csv} (models x test sets, frame AUC).
+Writes W/report/leaderboard.{md,csv} (one row per model, weights and test set: ours beside the
+published number and its source, then DeepfakeBench's metrics; the `weights` column says
+imagenet / scratch / none (MesoNets: no ImageNet weights, as published) / deepfakebench
+(imported)), leaderboard_frame_auc.{md,csv} (models x test sets, frame AUC) and
+leaderboard_published.{md,csv} (every detector of DeepfakeBench's table, its level named).
 DFD here is the test split of the builder's actor split, DFDC the official test set: published
 numbers evaluate DFD as a whole, so those cells compare close but not identical sets.
 """
+import os
+
+from fakedetect_jax import config_lib
+from fakedetect_jax.errors import ConfigError
 from fakedetect_jax.studies import Eval, Run
 from fakedetect_jax.studies import report as tables
 
@@ -28,72 +52,159 @@ TESTS = (  # (evaluation name, dataset, builder config, table heading)
     ("dfdc", "dfdc", "full", "DFDC"),
     ("dfdc_preview", "dfdc", "preview", "DFDC preview"),
 )
-# Every frame model of the zoo: (name in tables, registered model, config file and arguments).
+# Every frame model of the zoo: (name in tables, registered model, config file and arguments,
+# its ImageNet weights in pretrained_dir or None when the published model has none).
 MODELS = (
-    ("meso4", "meso4", "meso4.py"),
-    ("mesoinception4", "mesoinception4", "mesoinception4.py"),
-    ("xception", "xception", "xception.py"),
-    ("efficientnet_b4", "efficientnet_b4", "efficientnet.py:variant=b4"),
-    ("efficientnet_b4_att", "efficientnet_b4_att", "efficientnet.py:variant=b4_att"),
-    ("resnext50", "resnext50_32x4d", "resnext.py"),
-    ("inception_resnet_v2", "inception_resnet_v2", "inception_resnet_v2.py"),
-    ("vit_s16", "vit_s16", "vit.py:variant=s16"),
-    ("vit_b16", "vit_b16", "vit.py:variant=b16"),
-    ("cross_efficient_vit", "cross_efficient_vit", "vit.py:variant=cross_efficient_vit"),
-    ("conv_vit", "conv_vit", "vit.py:variant=conv_vit"),
+    ("meso4", "meso4", "meso4.py", None),
+    ("mesoinception4", "mesoinception4", "mesoinception4.py", None),
+    ("xception", "xception", "xception.py", "xception_imagenet.npz"),
+    ("efficientnet_b4", "efficientnet_b4", "efficientnet.py:variant=b4",
+     "efficientnet_b4_imagenet.npz"),
+    ("efficientnet_b4_att", "efficientnet_b4_att", "efficientnet.py:variant=b4_att",
+     "efficientnet_b4_imagenet.npz"),
+    ("resnext50", "resnext50_32x4d", "resnext.py", "resnext50_32x4d.npz"),
+    ("inception_resnet_v2", "inception_resnet_v2", "inception_resnet_v2.py",
+     "inception_resnet_v2_imagenet.npz"),
+    ("vit_s16", "vit_s16", "vit.py:variant=s16", "vit_s16.npz"),
+    ("vit_b16", "vit_b16", "vit.py:variant=b16", "vit_b16.npz"),
+    ("cross_efficient_vit", "cross_efficient_vit", "vit.py:variant=cross_efficient_vit",
+     "cross_efficient_vit_b0.npz"),
+    ("conv_vit", "conv_vit", "vit.py:variant=conv_vit", None),
 )
-# Published frame-level AUCs under the same protocol: (model, evaluation) -> (AUC, source).
-# Only numbers checked against their source; a model without one shows '-'.
-DEEPFAKEBENCH = ("DeepfakeBench (Yan et al., NeurIPS 2023 Datasets & Benchmarks), cross-dataset "
-                 "frame-level AUC table, trained on FF++ c23")
+# DeepfakeBench detectors importable here: (its name, our table name).
+IMPORTED = (("meso4", "meso4"), ("meso4Inception", "mesoinception4"), ("xception", "xception"),
+            ("efficientnetb4", "efficientnet_b4"), ("spsl", "spsl"), ("srm", "srm"), ("ucf", "ucf"))
+
+DEEPFAKEBENCH = ("DeepfakeBench README results table (cited from Yan et al., NeurIPS 2023 "
+                 "Datasets & Benchmarks): frame-level AUC, trained on FF++ c23")
+# DeepfakeBench's frame-level AUCs on our five test sets (FF++ c23, CDFv2, DFD, DFDC, DFDCP),
+# every detector of its table: (its name, our table name or None when not in our zoo).
+# It publishes no video-level AUCs in that table; a video-level number would say so.
+PUBLISHED_TABLE = (
+    ("Meso4", "meso4", (0.6077, 0.6091, 0.5481, 0.5560, 0.5994)),
+    ("MesoIncep", "mesoinception4", (0.7583, 0.6966, 0.6069, 0.6226, 0.7561)),
+    ("CNN-Aug", None, (0.8493, 0.7027, 0.6464, 0.6361, 0.6170)),
+    ("Xception", "xception", (0.9637, 0.7365, 0.8163, 0.7077, 0.7374)),
+    ("EfficientB4", "efficientnet_b4", (0.9567, 0.7487, 0.8148, 0.6955, 0.7283)),
+    ("Capsule", None, (0.8421, 0.7472, 0.6841, 0.6465, 0.6568)),
+    ("FWA", None, (0.8765, 0.6680, 0.7403, 0.6132, 0.6375)),
+    ("Face X-ray", None, (0.9592, 0.6786, 0.7655, 0.6326, 0.6942)),
+    ("FFD", None, (0.9624, 0.7435, 0.8024, 0.7029, 0.7426)),
+    ("CORE", None, (0.9638, 0.7428, 0.8018, 0.7049, 0.7341)),
+    ("Recce", None, (0.9621, 0.7319, 0.8119, 0.7133, 0.7419)),
+    ("UCF", "ucf", (0.9705, 0.7527, 0.8074, 0.7191, 0.7594)),
+    ("F3Net", None, (0.9635, 0.7352, 0.7975, 0.7021, 0.7354)),
+    ("SPSL", "spsl", (0.9610, 0.7650, 0.8122, 0.7040, 0.7408)),
+    ("SRM", "srm", (0.9576, 0.7552, 0.8120, 0.6995, 0.7408)),
+)
 PUBLISHED = {
-    ("xception", "celeb_df_v2"): (0.7365, DEEPFAKEBENCH),
-    ("xception", "dfd"): (0.8163, DEEPFAKEBENCH),
-    ("xception", "dfdc"): (0.7077, DEEPFAKEBENCH),
-    ("xception", "dfdc_preview"): (0.7374, DEEPFAKEBENCH),
+    (ours, name): (auc, DEEPFAKEBENCH) for _, ours, aucs in PUBLISHED_TABLE if ours
+    for (name, _, _, _), auc in zip(TESTS, aucs)
 }
+# DeepfakeBench's metrics of our runs (evaluate/deepfakebench.py), after the published columns.
+DFB_COLUMNS = (("frame_eer", "frame EER (DFB, nearest ROC point)"), ("frame_ap", "frame AP (DFB)"),
+               ("frame_acc", "frame ACC (DFB, p > 0.5)"),
+               ("video_auc", "video AUC (DFB, mean frame score per video name)"))
+
+
+def parse(arg):
+  return config_lib.parse_arg(arg, pretrained_dir="", allow_scratch=False, deepfakebench_dir="")
+
+
+def _checkpoint(directory, detector):
+  for name in (f"{detector}_best.pth", f"{detector}.pth"):
+    if os.path.exists(os.path.join(directory, name)):
+      return os.path.join(directory, name)
+  return None
 
 
 def runs(arg=None):
+  a = parse(arg)
   evals = tuple(Eval(name, ds, cfg) for name, ds, cfg, _ in TESTS)
-  out = []
-  for entry, model, config in MODELS:
+  out, missing = [], []
+  for entry, model, config, weights_file in MODELS:
     sep = "," if ":" in config else ":"
+    config = f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}"
+    weights, suffix = "none", ""
+    if weights_file:
+      path = os.path.join(a.pretrained_dir, weights_file) if a.pretrained_dir else ""
+      if path and os.path.exists(path):
+        weights, config = "imagenet", f"{config},pretrained={path}"
+      elif a.allow_scratch:
+        weights, suffix = "scratch", "-scratch"
+      else:
+        missing.append(f"{entry}: {path or weights_file}")
     for seed in SEEDS:
       out.append(
-          Run(name=f"{entry}-s{seed}",
-              config=f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}",
+          Run(name=f"{entry}{suffix}-s{seed}",
+              config=config,
               evals=evals,
               seed=seed,
-              tags={"entry": entry}))
+              tags={
+                  "entry": entry,
+                  "weights": weights
+              }))
+  if missing:
+    raise ConfigError(
+        "the leaderboard trains from ImageNet weights, as the published models were; missing "
+        f"({len(missing)}): {'; '.join(missing)}. Convert them (docs/pretrained.md) into "
+        "--pretrained_dir, or pass --allow_scratch to train those from scratch (marked so)")
+  if a.deepfakebench_dir:
+    for detector, entry in IMPORTED:
+      ckpt = _checkpoint(a.deepfakebench_dir, detector)
+      if ckpt:
+        out.append(
+            Run(name=f"deepfakebench_{detector}",
+                config=None,
+                evals=evals,
+                imported=(detector, ckpt),
+                tags={
+                    "entry": entry,
+                    "weights": "deepfakebench"
+                }))
   return out
 
 
 def report(rows, out_dir, arg=None):
   rows = [r for r in rows if r.get("entry")]
-  cells = {
-      m: tables.group(rows, ("entry", "eval"), m) for m in ("frame_auc", "video_auc", "eer", "ap")
-  }
+  for r in rows:
+    r.setdefault("weights", "imagenet" if "pretrained=" in str(r.get("config")) else "?")
+  keys = ("entry", "weights", "eval")
+  cells = {m: tables.group(rows, keys, m) for m in ("frame_auc", "video_auc", "eer", "ap")}
+  dfb = {m: tables.group(rows, keys, "deepfakebench." + m) for m, _ in DFB_COLUMNS}
   header = [
-      "model", "test set", "frame AUC", "video AUC", "EER", "AP", "seeds", "published frame AUC",
-      "source"
-  ]
+      "model", "weights", "test set", "frame AUC", "video AUC", "video EER (interp.)", "video AP",
+      "seeds", "published frame AUC", "source"
+  ] + [name for _, name in DFB_COLUMNS]
+  order = [m[0] for m in MODELS] + [e for _, e in IMPORTED if e not in [m[0] for m in MODELS]]
+  seen = sorted({(r["entry"], r["weights"]) for r in rows},
+                key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
   body, wide = [], []
-  for model, _, _ in MODELS:
-    wide_row = [model]
+  for entry, weights in seen:
+    wide_row = [entry, weights]
     for name, _, _, heading in TESTS:
-      key = (model, name)
+      key = (entry, weights, name)
       ours = cells["frame_auc"].get(key)
-      published, source = PUBLISHED.get(key, (None, ""))
-      if ours is not None or published is not None:
-        body.append(
-            [model, heading] + [tables.fmt(cells[m].get(key)) for m in cells] +
-            [ours[2] if ours else 0, "-" if published is None else f"{published:.4f}", source])
+      published, source = PUBLISHED.get((entry, name), (None, ""))
+      body.append(
+          [entry, weights, heading] + [tables.fmt(cells[m].get(key)) for m in cells] +
+          [ours[2] if ours else 0, "-" if published is None else f"{published:.4f}", source] +
+          [tables.fmt(dfb[m].get(key)) for m, _ in DFB_COLUMNS])
       wide_row.append(tables.fmt(ours) + ("" if published is None else f" ({published:.4f})"))
     wide.append(wide_row)
   tables.write_table(
       out_dir, "leaderboard", header, body,
-      "Leaderboard: trained on FF++ c23, tested across datasets (mean ± std over "
-      "seeds)")
-  tables.write_table(out_dir, "leaderboard_frame_auc", ["model"] + [t[3] for t in TESTS], wide,
-                     "Frame AUC, ours (published)")
+      "Leaderboard: trained on FF++ c23, tested across datasets (mean ± std over seeds; AUCs "
+      "[95% bootstrap interval over test videos]; weights: imagenet = fine-tuned from ImageNet, "
+      "scratch = from scratch (not the published protocol), none = the model has no ImageNet "
+      "weights, deepfakebench = DeepfakeBench's released checkpoint scored by our pipeline; DFB: "
+      "DeepfakeBench's metric definitions)")
+  tables.write_table(out_dir, "leaderboard_frame_auc", ["model", "weights"] + [t[3] for t in TESTS],
+                     wide, "Frame AUC, ours [95% bootstrap interval] (published frame AUC)")
+  tables.write_table(
+      out_dir, "leaderboard_published",
+      ["detector", "here as", "level"] + [t[3] for t in TESTS] + ["source"],
+      [[name, ours or "-", "frame AUC"] + [f"{v:.4f}"
+                                           for v in aucs] + [DEEPFAKEBENCH]
+       for name, ours, aucs in PUBLISHED_TABLE],
+      "Published numbers, trained on FF++ c23 (DFD: whole dataset, not our actor split)")

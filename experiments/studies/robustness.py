@@ -7,8 +7,9 @@ clean FF++ c23 test split and on copies degraded by the zoo's distortions (input
 LEVELS: JPEG quality, Gaussian blur, Gaussian noise, down-and-up resize) at severities 1-5. The
 noise of each frame is seeded by its index, so every model sees the same degraded set.
 
-Writes W/report/robustness.{md,csv} (model x distortion rows, one column per severity) and
-robustness_<distortion>.png (video AUC against strength, one curve per model, ± std).
+Writes W/report/robustness.{md,csv} (model x distortion rows, one column per severity; each
+cell mean ± std over seeds with the 95% bootstrap interval of the seed mean over resampled test
+videos) and robustness_<distortion>.png (video AUC against strength, one curve per model, ± std).
 """
 from fakedetect_jax.studies import Eval, Run
 from fakedetect_jax.studies import report as tables
@@ -76,5 +77,6 @@ def report(rows, out_dir, arg=None, metric="video_auc"):
           metric.replace("_", " "),
           xticks=ticks)
   tables.write_table(
-      out_dir, "robustness", header, body, f"Test {metric.replace('_', ' ')} on degraded FF++ c23 "
-      f"(mean ± std over seeds)")
+      out_dir, "robustness", header, body,
+      f"Test {metric.replace('_', ' ').replace('auc', 'AUC')} on degraded FF++ c23 "
+      f"(mean ± std over seeds [95% bootstrap interval over test videos])")

@@ -17,7 +17,9 @@ eye-blink features, fusion/blink.py). A video lacking a branch's input (no face,
 has that branch masked.
 The report fits the fusions (mean, max, logistic, mlp) on validation scores and scores them on
 test: W/report/results.json {"branches": {branch: {"overall": auc, category/method: auc}},
-"fusion": {rule: {...}}}, W/report/results.md, and every test video's branch and fused scores in
+"fusion": {rule: {...}}, "auc_ci": {"branches": {branch: {key: [lo, hi]}}, "fusion": {...}}} (test
+video AUCs and their 95% bootstrap intervals), W/report/results.md, and every test video's branch
+and fused scores in
 W/report/test_scores.json. Once every run finished, finish() saves the fused detector (the
 logistic fusion, its threshold chosen on validation) to W/detector (fusion.load_detector;
 `python -m fakedetect_jax.predict VIDEO --detector=W/detector`).
@@ -50,6 +52,8 @@ NEEDS = {
     "audio": ("audio",)
 }
 SAVED_FUSION = "logistic"  # the rule stored in the fused detector
+CI_METHOD = ("95% percentile bootstrap of each test video AUC: 1000 resamples of its videos "
+             "with replacement, stratified by label (seed 0)")
 FUSION_ARGS = ("preset", "data_config", "clip_len", "temporal_clip_len", "face_size", "scale")
 
 
@@ -95,19 +99,47 @@ def runs(arg=None):
   return out
 
 
-def auc_rows(table, scores):
-  """{'overall': AUC, each category and method: AUC of those videos against the real ones}."""
-  from fakedetect_jax.evaluate import metrics
+def _subsets(table, scores):
+  """{'overall' | category | method: (labels, scores)} of the videos each AUC is taken over:
+  every scored video, or a category's (method's) videos against the real ones."""
   real = table["label"] == 0
   ok = np.isfinite(scores)
-  out = {"overall": metrics.auc(table["label"][ok], scores[ok])}
+  out = {"overall": (table["label"][ok], scores[ok])}
   for key, values in (("category", CATEGORIES), ("method",
                                                  sorted(set(table["method"]) - {"real"}))):
     for v in values:
       keep = ok & ((table[key] == REAL_CATEGORY if key == "category" else real) | (table[key] == v))
       if np.any(table[key][keep] == v):
-        out[v] = metrics.auc((table[key][keep] == v).astype(int), scores[keep])
+        out[v] = ((table[key][keep] == v).astype(int), scores[keep])
   return out
+
+
+class AucRows(dict):
+  """{'overall' | category | method: AUC}, plus .replicates(): {same key: the n bootstrap
+  replicate AUCs of those videos} (metrics.bootstrap_aucs: resampled with replacement, stratified
+  by label; the same draws for the same videos, so seeds pair up), computed once when asked."""
+
+  def __init__(self, subsets):
+    from fakedetect_jax.evaluate import metrics
+    super().__init__({k: metrics.auc(*v) for k, v in subsets.items()})
+    self._subsets, self._replicates = subsets, None
+
+  def replicates(self):
+    from fakedetect_jax.evaluate import metrics
+    if self._replicates is None:
+      self._replicates = {k: metrics.bootstrap_aucs(*v) for k, v in self._subsets.items()}
+    return self._replicates
+
+  def intervals(self):
+    """{key: [lo, hi]}: the 95% percentile interval of each AUC's replicates."""
+    from fakedetect_jax.evaluate import metrics
+    return {k: list(metrics.percentile_interval(r)) for k, r in self.replicates().items()}
+
+
+def auc_rows(table, scores):
+  """{'overall': AUC, each category and method: AUC of those videos against the real ones}
+  (an AucRows: .replicates() and .intervals() give their bootstrap)."""
+  return AucRows(_subsets(table, scores))
 
 
 def _split(rows, split, names, blink):
@@ -155,11 +187,19 @@ def fit(rows, arg=None):
       },
       "fusion": {}
   }
+  results["auc_ci"] = {
+      "branches": {
+          n: r.intervals() for n, r in results["branches"].items()
+      },
+      "fusion": {},
+      "method": CI_METHOD
+  }
   fusions = {}
   for method in METHODS:
     f = Fusion(method, names, extra_names=blink.FEATURES if a.blink else ())
     fusions[method] = f.fit(val[0], val[1], val[2]["label"], extra=val[3])
     results["fusion"][method] = auc_rows(test[2], f.predict(test[0], test[1], test[3]))
+    results["auc_ci"]["fusion"][method] = results["fusion"][method].intervals()
   return results, fusions, val, test
 
 
@@ -228,12 +268,27 @@ def _finite(x):
   return float(x) if np.isfinite(x) else None
 
 
+def _cell(auc, ci):
+  if ci and np.isfinite(ci[0]):
+    return f"{auc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+  return f"{auc:.3f}"
+
+
 def markdown(results):
-  rows = [("branch " + k, v) for k, v in results["branches"].items()
-         ] + [("fusion " + k, v) for k, v in results["fusion"].items()]
+  """The test video AUCs of results as a table, each with its 95% bootstrap interval."""
+  cis = results.get("auc_ci", {})
+  rows = [("branch " + k, v, cis.get("branches", {}).get(k, {}))
+          for k, v in results["branches"].items()]
+  rows += [
+      ("fusion " + k, v, cis.get("fusion", {}).get(k, {})) for k, v in results["fusion"].items()
+  ]
   cols = ["overall"] + [c for c in CATEGORIES if c in rows[0][1]
-                       ] + sorted({k for _, r in rows for k in r} - {"overall", *CATEGORIES})
-  lines = ["| test AUC | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-  for name, r in rows:
-    lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3f}" if c in r else "-" for c in cols) + " |")
+                       ] + sorted({k for _, r, _ in rows for k in r} - {"overall", *CATEGORIES})
+  lines = [
+      "Test video AUC [95% bootstrap interval: videos resampled with replacement, stratified by "
+      "label]", "", "| test video AUC | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"
+  ]
+  for name, r, ci in rows:
+    lines.append(f"| {name} | " +
+                 " | ".join(_cell(r[c], ci.get(c)) if c in r else "-" for c in cols) + " |")
   return "\n".join(lines)

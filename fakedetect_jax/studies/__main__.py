@@ -15,6 +15,8 @@ config with runlocal=true (configs/__init__.py: tiny inputs, a handful of steps;
 tests). --only: runs whose name contains one of these comma-separated strings.
 --in_process: every run in the study's process instead of one process per run (saves the ~10 s
 start-up of each run, worth it for --tiny; a crash then ends the whole study).
+--pretrained_dir, --allow_scratch, --deepfakebench_dir: the leaderboard's arguments (its
+docstring), appended to the study's argument (`leaderboard.py:pretrained_dir=D` is the same).
 Exit code 0 when every run finished, 1 otherwise.
 """
 import argparse
@@ -44,6 +46,10 @@ def main(argv=None):
       "--in_process",
       action="store_true",
       help="every run in this process: no per-run start-up, less isolation")
+  run.add_argument("--pretrained_dir", default=None, help="converted ImageNet .npz files")
+  run.add_argument(
+      "--allow_scratch", action="store_true", help="allow from-scratch rows (marked as such)")
+  run.add_argument("--deepfakebench_dir", default=None, help="released DeepfakeBench .pth files")
   rep = sub.add_parser("report", help="regenerate every table and plot from stored results")
   rep.add_argument("workdir")
   one = sub.add_parser("_run_one")  # internal: the body of one run's process
@@ -63,6 +69,11 @@ def main(argv=None):
     if args.command != "report":  # TFDS and TensorFlow: not needed to redraw tables
       from fakedetect_jax.studies import runner
     if args.command == "run":
+      args.study = _with_study_args(
+          args.study,
+          pretrained_dir=args.pretrained_dir,
+          allow_scratch=args.allow_scratch or None,
+          deepfakebench_dir=args.deepfakebench_dir)
       statuses = runner.run_study(args.study, args.data_dir, args.workdir, args.tiny, args.shard,
                                   args.only, args.in_process)
       print(f"report: {os.path.join(args.workdir, 'report')}")
@@ -81,6 +92,22 @@ def main(argv=None):
   except FakedetectError as e:
     print(f"error: {e}", file=sys.stderr)
     return 3 if isinstance(e, DivergedError) else 2
+
+
+def _with_study_args(spec, **values):
+  """'x.py[:a=1]' with key=value appended for every value given (paths made absolute)."""
+  extra = []
+  for key, value in values.items():
+    if value is None:
+      continue
+    if isinstance(value, bool):
+      value = "true" if value else "false"
+    elif key.endswith("_dir"):
+      value = os.path.abspath(value)
+    extra.append(f"{key}={value}")
+  if not extra:
+    return spec
+  return spec + ("," if ".py:" in spec else ":") + ",".join(extra)
 
 
 if __name__ == "__main__":

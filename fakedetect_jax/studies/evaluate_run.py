@@ -4,7 +4,8 @@
     result, extra = evaluate(Eval("celeb_df_v2", "celeb_df", "v2"))
 
 The model, input view and media settings are the run's (config); only the dataset, its config,
-the split and the methods change. Returns the metrics of evaluate.evaluate_scores plus the
+the split and the methods change. Returns the metrics of evaluate.evaluate_scores, the bootstrap
+intervals of its AUCs (evaluate.auc_intervals: auc_ci, auc_bootstrap, auc_ci_method) and the
 per-video scores and labels (video ids, fake probability, label, video_label, audio_label,
 method, whether the video has an audio track and a face, its eye-blink features), so tables
 that need other groupings (FakeAVCeleb categories, fusion) can be computed later from stored
@@ -49,19 +50,38 @@ def restore_best(config, workdir, example):
 
 
 BLINK_KEYS = ("eye_aspect_ratio", "timestamps", "mouth_found")
+SILENCE_KEYS = ("audio", "audio_valid", "timestamps")
+SILENCE_SECONDS = 0.5  # what the silence-only detector hears: the first 0.5 s of audio
+
+
+def silence_fields(example, hop_seconds=views.DEFAULT_HOP):
+  """The silence-only detector's evidence on one stored example: {'lead_energy': mean power (dB)
+  of its first SILENCE_SECONDS of audio as stored, 'lead_energy_trimmed': the same after
+  views.trim_leading_silence}; a score is the negative (quiet start = fake). None without audio."""
+  out = {
+      "lead_energy": views.leading_energy(example, SILENCE_SECONDS, hop_seconds),
+      "lead_energy_trimmed": views.leading_energy(
+          views.trim_leading_silence(example, hop_seconds), SILENCE_SECONDS, hop_seconds)
+  }
+  return {k: v if np.isfinite(v) else None for k, v in out.items()}
 
 
 def video_labels(data_config, split):
-  """{video_id: {label, video_label, audio_label, has_audio, has_face, blink}} of a split, read
-  without decoding frames (each where the dataset stores it). has_face: a face in any stored
-  frame; blink: fusion.blink's features of the video's eye-aspect-ratio series, as the fused
-  detector computes them at prediction time. The fusions mask a branch whose input a video
-  lacks instead of trusting its score."""
+  """{video_id: {label, video_label, audio_label, has_audio, has_face, blink, lead_energy,
+  lead_energy_trimmed}} of a split, read without decoding frames (each where the dataset stores
+  it). has_face: a face in any stored frame; blink: fusion.blink's features of the video's
+  eye-aspect-ratio series, as the fused detector computes them at prediction time; lead_energy
+  (and _trimmed): silence_fields, the silence-only detector's evidence. The fusions mask a branch
+  whose input a video lacks instead of trusting its score."""
   from fakedetect_jax.fusion import blink
   builder = sources.get_builder(data_config.dataset, data_config.config, data_config.data_dir)
   features = builder.info.features
   keys = [k for k in ("label", "video_label", "audio_label") if k in features]
-  extra = [k for k in ("has_audio", "face_found", *BLINK_KEYS) if k in features]
+  extra = [
+      k for k in dict.fromkeys(("has_audio", "face_found", *BLINK_KEYS, *SILENCE_KEYS))
+      if k in features
+  ]
+  hop = sources.audio_hop(builder)
   out = {}
   for ex in sources.read_fields(builder, split, keys + extra + ["video_id"]):
     row = {k: int(ex[k]) for k in keys}
@@ -73,6 +93,8 @@ def video_labels(data_config, split):
       row["blink"] = [
           float(x) for x in blink.blink_features(*(np.asarray(ex[k])[None] for k in BLINK_KEYS))[0]
       ]
+    if all(k in ex for k in SILENCE_KEYS):
+      row.update(silence_fields(ex, hop))
     out[sources.text(ex["video_id"])] = row
   return out, str(builder.info.version)
 
@@ -100,6 +122,16 @@ class RunEvaluator:
     scores, result = evals_lib.score_source(eval_step, state, source, config,
                                             state_lib.batch_sharding(mesh))
     result.pop("_roc")
+    # Bootstrap intervals of every AUC (and their replicates, for the seed means of the tables).
+    result.update(
+        evaluate.auc_intervals(
+            scores,
+            source.labels,
+            source.video_index,
+            source.methods,
+            config.eval.video_strategy,
+            video_ids=source.video_ids,
+            frame_level=source.view == "frames"))
     videos, vscores = evaluate.video_scores(scores, source.video_index, config.eval.video_strategy)
     labels, version = video_labels(data, ev.split)
     first = {v: i for i, v in reversed(list(enumerate(source.video_index)))}

@@ -73,6 +73,16 @@ def dataset_version(dataset, data_config, data_dir):
   return str(sources.get_builder(dataset, data_config, data_dir).info.version)
 
 
+@functools.lru_cache(maxsize=None)
+def media_protocol(dataset, data_config, data_dir):
+  """How a dataset's face crops were made (MediaConfig.protocol, e.g. 'deepfakebench'), as its
+  builder reads them (FAKEDETECT_MEDIA applied); 'unknown' for data without a media config."""
+  if dataset == "npz":
+    return "unknown"
+  media = getattr(sources.get_builder(dataset, data_config, data_dir).builder_config, "media", None)
+  return getattr(media, "protocol", "unknown")
+
+
 def missing_dataset(dataset, data_config, data_dir):
   """None when the dataset is usable, else what to do about it (its download instructions)."""
   if dataset in sources.EMBEDDED or dataset == "npz":
@@ -159,7 +169,9 @@ def _start(study_path, run, statuses, data_dir, workdir, tiny, prefix, explained
     train = (config.data.dataset, config.data.config)
     missing = {}
     evals = study_lib.run_evals(run, tiny)
-    for ds in dict.fromkeys([train] + [(e.dataset, e.data_config) for e in evals]):
+    # An imported detector is not trained here: its training data need not be prepared.
+    needed = [] if run.imported else [train]
+    for ds in dict.fromkeys(needed + [(e.dataset, e.data_config) for e in evals]):
       why = missing_dataset(*ds, data_dir)
       if why:
         missing[ds] = why
@@ -225,21 +237,32 @@ def run_one(study_path, name, data_dir, workdir, tiny):
   config = study_lib.build_config(run, data_dir, tiny, lambda n: run_dir(workdir, n))
   wd = run_dir(workdir, name)
   from fakedetect_jax.studies.evaluate_run import RunEvaluator
-  from fakedetect_jax.train import train_and_evaluate
-  train_and_evaluate(config, wd)
+  if run.imported:
+    detector, checkpoint = run.imported
+    if not os.path.exists(os.path.join(wd, "config.json")):
+      from fakedetect_jax.train import imported
+      imported.import_deepfakebench(checkpoint, detector, wd)
+    train_version = f"DeepfakeBench release ({os.path.basename(checkpoint)})"
+  else:
+    from fakedetect_jax.train import train_and_evaluate
+    train_and_evaluate(config, wd)
+    train_version = dataset_version(config.data.dataset, config.data.config, data_dir)
   with open(os.path.join(wd, "config_hash")) as f:
     digest = f.read().strip()
-  train_version = dataset_version(config.data.dataset, config.data.config, data_dir)
   common = {
       "study": module.__name__.replace("study_", "", 1),
       "run": name,
       **run.tags, "seed": run.seed,
       "config_hash": digest,
       "git_commit": git_commit(),
-      "config": run.config if isinstance(run.config, str) else f"{study_path}:{name}",
+      "config": (f"imported {run.imported[0]} from {run.imported[1]}" if run.imported else
+                 run.config if isinstance(run.config, str) else f"{study_path}:{name}"),
       "model": config.model.name,
       "train_dataset": config.data.dataset,
       "train_data_config": config.data.config,
+      # DeepfakeBench's released detectors were trained on their own crops.
+      "train_media_protocol": ("deepfakebench" if run.imported else media_protocol(
+          config.data.dataset, config.data.config, data_dir)),
       "train_dataset_version": train_version
   }
   missing, evaluate = [], RunEvaluator(config, wd)
@@ -258,6 +281,7 @@ def run_one(study_path, name, data_dir, workdir, tiny):
         **common, "eval": ev.name,
         "dataset": ev.dataset,
         "data_config": ev.data_config,
+        "media_protocol": media_protocol(ev.dataset, ev.data_config, data_dir),
         "split": ev.split,
         "methods": list(ev.methods),
         "perturbation": ev.perturbation,

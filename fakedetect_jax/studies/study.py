@@ -47,6 +47,9 @@ class Run:
   overrides: Dict[str, object] = dataclasses.field(default_factory=dict)  # after the config file
   init_from: Optional[str] = None  # a run of the same study whose best checkpoint starts this one
   tags: Dict[str, object] = dataclasses.field(default_factory=dict)  # columns of the tables
+  # (DeepfakeBench detector name, its .pth): not trained, the released weights are imported
+  # (train/imported.py) and evaluated; `config` is then unused (None).
+  imported: Optional[Tuple[str, str]] = None
 
 
 def split_spec(spec):
@@ -134,6 +137,16 @@ def build_config(run, data_dir, tiny, workdir_of):
   workdir_of: run name -> workdir, for init_from.
   """
   from fakedetect_jax import config_lib  # jax and grain: not needed to load a study
+  if run.imported:
+    # The imported detector's own config, at its own input size even under --tiny (its head is
+    # sized for it).
+    from fakedetect_jax.models import deepfakebench
+    from fakedetect_jax.train import imported
+    d = deepfakebench.get(run.imported[0])
+    config = imported.imported_config(d.model, d.model_kwargs, d.size)
+    config.seed = run.seed
+    config.data.data_dir = data_dir
+    return config
   if isinstance(run.config, str):
     config = config_file(run.config, runlocal=tiny)
   else:

@@ -33,8 +33,15 @@ def score_source(eval_step, state, source, config, sharding):
   """(scores, metrics) of a source under the run's video strategy and threshold."""
   scores = predict(eval_step, state, source, config.eval.batch_size, sharding,
                    input_lib.pipeline.workers(config.data))
-  return scores, evaluate.evaluate_scores(scores, source.labels, source.video_index, source.methods,
-                                          config.eval.video_strategy, config.eval.threshold)
+  return scores, evaluate.evaluate_scores(
+      scores,
+      source.labels,
+      source.video_index,
+      source.methods,
+      config.eval.video_strategy,
+      config.eval.threshold,
+      video_ids=source.video_ids,
+      frame_level=source.view == "frames")
 
 
 def save_predictions(workdir, split, scores, source):
