@@ -16,6 +16,8 @@ from fakedetect_jax.train.step import make_train_step
 # name -> tiny constructor kwargs; the input size is 32 px or the spec's min_size if larger.
 TINY = {
     "xception": dict(width=1 / 16, middle_blocks=1),
+    "spsl": dict(width=1 / 16, middle_blocks=1),
+    "srm": dict(width=1 / 16, middle_blocks=1),
     "efficientnet_b0": dict(width=0.25, depth=0.3, stages=3, drop_connect=0.0),
     "efficientnet_b4_att": dict(
         width=0.25, depth=0.3, stages=3, attention_after=1, drop_connect=0.0),

@@ -16,7 +16,8 @@ from fakedetect_jax.models.__main__ import abstract_variables, count
 
 ZOO = [
     "xception", *[f"efficientnet_b{i}" for i in range(8)], "efficientnet_b4_att", "resnext50_32x4d",
-    "inception_resnet_v2", "vit_s16", "vit_b16", "cross_efficient_vit", "conv_vit"
+    "inception_resnet_v2", "vit_s16", "vit_b16", "cross_efficient_vit", "conv_vit", "spsl", "srm",
+    "ucf"
 ]
 # The models that are a Keras Applications network plus our head (B4Att: B4 + its attention
 # conv, checked with B4; Cross Efficient ViT only takes B0 into its trunks).
@@ -83,7 +84,7 @@ def test_parameter_counts_of_timm_models():
 # One of each family: B1-B7 differ from B0 only in coefficients (their counts are checked).
 @pytest.mark.parametrize("name", [
     "xception", "efficientnet_b0", "efficientnet_b4_att", "resnext50_32x4d", "inception_resnet_v2",
-    "vit_s16", "vit_b16", "cross_efficient_vit", "conv_vit"
+    "vit_s16", "vit_b16", "cross_efficient_vit", "conv_vit", "spsl", "srm", "ucf"
 ])
 def test_full_models_map_images_to_one_logit(name):
   spec = models.REGISTRY[name]
@@ -117,7 +118,7 @@ def test_full_models_map_images_to_one_logit(name):
 # B0-B7 run the same code with other coefficients; B4Att runs it plus the attention map.
 @pytest.mark.parametrize("name", [
     "xception", "efficientnet_b4_att", "resnext50_32x4d", "inception_resnet_v2", "vit_s16",
-    "cross_efficient_vit", "conv_vit"
+    "cross_efficient_vit", "conv_vit", "spsl", "srm"
 ])
 def test_each_family_fits_a_tiny_batch_on_8_devices(name):
   assert jax.device_count() == 8
@@ -133,7 +134,8 @@ def test_each_family_fits_a_tiny_batch_on_8_devices(name):
 @pytest.mark.parametrize("config_arg", [
     "xception.py:size=64", "efficientnet.py:variant=b0", "efficientnet.py:variant=b4_att,sbi=0.5",
     "resnext.py", "inception_resnet_v2.py:robust=0.1", "vit.py:variant=b16",
-    "vit.py:variant=cross_efficient_vit", "vit.py:variant=conv_vit,pretrained=w.npz"
+    "vit.py:variant=cross_efficient_vit", "vit.py:variant=conv_vit,pretrained=w.npz", "spsl.py",
+    "srm.py:size=64,sbi=0.5"
 ])
 def test_configs_build_their_model_the_way_the_train_loop_does(config_arg):
   import importlib.util

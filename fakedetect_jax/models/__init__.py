@@ -19,6 +19,7 @@ from fakedetect_jax.models import (
     resnext,
     vit,
     xception)
+from fakedetect_jax.models import spsl, srm, ucf  # noqa: E402,F401
 
 __all__ = [
     "CONVERTERS", "EXPLAINERS", "REGISTRY", "VIEWS", "ModelSpec", "from_config", "get_model",

@@ -112,8 +112,10 @@ class Mapper:
   def conv(self, module, key, zero_bias=True):
     """A torch Conv2d (weight [O, I/groups, kh, kw], optional bias) into module/kernel, bias.
     A conv without bias in the checkpoint gets a zero bias where our module has one."""
-    self.put(f"params/{module}/kernel",
-             self.tensor(key + ".weight").transpose(2, 3, 1, 0), key + ".weight")
+    w = self.tensor(key + ".weight")
+    if w.ndim != 4:
+      self._fail(f"{key + '.weight'!r} has shape {w.shape}, expected a conv kernel [O, I, kh, kw]")
+    self.put(f"params/{module}/kernel", w.transpose(2, 3, 1, 0), key + ".weight")
     bias_path = f"params/{module}/bias"
     if self.has(key + ".bias"):
       self.put(bias_path, self.tensor(key + ".bias"), key + ".bias")
@@ -124,6 +126,8 @@ class Mapper:
     """A torch Linear into module/kernel, bias; `weight` replaces the checkpoint's weight
     (e.g. one permuted to our flatten order)."""
     w = self.tensor(key + ".weight") if weight is None else weight
+    if w.ndim != 2:
+      self._fail(f"{key + '.weight'!r} has shape {w.shape}, expected a linear layer [out, in]")
     self.put(f"params/{module}/kernel", w.T, key + ".weight")
     if self.has(key + ".bias"):
       self.put(f"params/{module}/bias", self.tensor(key + ".bias"), key + ".bias")
