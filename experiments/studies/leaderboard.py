@@ -53,7 +53,8 @@ TESTS = (  # (evaluation name, dataset, builder config, table heading)
     ("dfdc_preview", "dfdc", "preview", "DFDC preview"),
 )
 # Every frame model of the zoo: (name in tables, registered model, config file and arguments,
-# its ImageNet weights in pretrained_dir or None when the published model has none).
+# its ImageNet weights in pretrained_dir; None: the published model has none; '': it has, but
+# they cannot be converted here yet, so the model runs only from scratch, with allow_scratch).
 MODELS = (
     ("meso4", "meso4", "meso4.py", None),
     ("mesoinception4", "mesoinception4", "mesoinception4.py", None),
@@ -70,6 +71,10 @@ MODELS = (
     ("cross_efficient_vit", "cross_efficient_vit", "vit.py:variant=cross_efficient_vit",
      "cross_efficient_vit_b0.npz"),
     ("conv_vit", "conv_vit", "vit.py:variant=conv_vit", None),
+    ("srm", "srm", "srm.py", "srm_imagenet.npz"),  # Xception's weights in both streams
+    # DeepfakeBench starts SPSL from Xception's weights with the first conv averaged over RGB
+    # and repeated for the phase channel; no converter does that here yet: always scratch.
+    ("spsl", "spsl", "spsl.py", ""),
 )
 # DeepfakeBench detectors importable here: (its name, our table name).
 IMPORTED = (("meso4", "meso4"), ("meso4Inception", "mesoinception4"), ("xception", "xception"),
@@ -126,14 +131,15 @@ def runs(arg=None):
     sep = "," if ":" in config else ":"
     config = f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}"
     weights, suffix = "none", ""
-    if weights_file:
-      path = os.path.join(a.pretrained_dir, weights_file) if a.pretrained_dir else ""
+    if weights_file is not None:
+      path = (
+          os.path.join(a.pretrained_dir, weights_file) if a.pretrained_dir and weights_file else "")
       if path and os.path.exists(path):
         weights, config = "imagenet", f"{config},pretrained={path}"
       elif a.allow_scratch:
         weights, suffix = "scratch", "-scratch"
       else:
-        missing.append(f"{entry}: {path or weights_file}")
+        missing.append(f"{entry}: {path or weights_file or 'no converter for its weights'}")
     for seed in SEEDS:
       out.append(
           Run(name=f"{entry}{suffix}-s{seed}",
