@@ -95,6 +95,7 @@ def get_config(arg=None):
   else:
     c = _config_file("audio", f"data_config={a.data_config}")
   c.data.dataset = a.dataset
+  c.data.trim_leading_silence = config_lib.trim_default(c.data.dataset, c.data.view)
   if a.branch in TRAIN_METHODS:
     c.data.train_methods = TRAIN_METHODS[a.branch]
   c.total_steps = -(-steps // 25) * 25

@@ -23,6 +23,7 @@ def get_config(arg=None):
   c.data.dataset = a.dataset
   c.data.config = a.data_config
   c.data.image_size = a.size
+  c.data.trim_leading_silence = config_lib.trim_default(a.dataset, c.data.view)
   c.total_steps = a.steps
   c.batch_size = 32
   c.optimizer.learning_rate = 1e-3

@@ -118,7 +118,15 @@ def base_config():
   c.data.workers = config_dict.placeholder(int)  # Grain reader processes; None = every core
   c.data.view = "frames"  # frames | clips | av | audio (see input/views.py)
   c.data.clip_len = 8  # frames per row of the clips / av views
-  c.data.train_methods = ()  # train split only: keep these methods; () = all
+  # Training and validation: keep these methods ('real' = real videos); () = all. Test keeps
+  # every method (input/sources.run_methods).
+  c.data.train_methods = ()
+  # Validation instead of train_methods when set; () = every method; None = train_methods.
+  c.data.val_methods = config_dict.placeholder(tuple)
+  # Cut each video's leading silence (audio and frames alike) before the clips, av and audio
+  # views cut rows (input/views.trim_leading_silence); the frames view is never trimmed.
+  # Config files turn it on with trim_default.
+  c.data.trim_leading_silence = False
 
   c.objective = "classify"  # classify | sync (lip-sync pre-training)
   c.init_from = config_dict.placeholder(str)  # workdir whose best checkpoint starts training
@@ -152,6 +160,17 @@ def base_config():
   return c
 
 
+# Datasets whose fakes tend to start with a short silence that alone separates them (AVH-Align,
+# CVPR 2025; AV-Deepfake1M too, which has no builder here yet).
+LEADING_SILENCE_DATASETS = ("fakeavceleb", "av_deepfake1m")
+
+
+def trim_default(dataset, view):
+  """data.trim_leading_silence of a config file: on for the views that hear the audio (av,
+  audio) and for the datasets of LEADING_SILENCE_DATASETS, off elsewhere."""
+  return view in ("av", "audio") or dataset in LEADING_SILENCE_DATASETS
+
+
 # Arguments every frame-model zoo config takes (besides `size`, whose default is the model's).
 ZOO_ARGS = dict(
     dataset="synthetic_av",
@@ -172,6 +191,7 @@ def zoo_config(a, model, dropout=None, learning_rate=1e-3, warmup_steps=500):
   if dropout is not None:
     c.model.dropout = dropout
   c.data.dataset, c.data.config, c.data.image_size = a.dataset, a.data_config, a.size
+  c.data.trim_leading_silence = trim_default(a.dataset, c.data.view)
   c.total_steps = a.steps
   c.batch_size = 32
   c.optimizer.learning_rate = learning_rate
@@ -187,6 +207,7 @@ def branch_config(a, model, view, warmup_steps=20, **model_fields):
   c = base_config()
   c.model = ml_collections.ConfigDict({"name": model, **model_fields})
   c.data.dataset, c.data.config, c.data.view = a.dataset, a.data_config, view
+  c.data.trim_leading_silence = trim_default(a.dataset, view)
   if "clip_len" in a:
     c.data.clip_len = a.clip_len
   c.data.label_key = a.label

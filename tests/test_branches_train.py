@@ -64,12 +64,22 @@ def test_temporal_branch_trains_on_eight_devices(synthetic_tiny, name):
 
 
 def test_audio_branch_through_the_loop(synthetic_tiny, tmp_path):
+  """Trained on four methods: validation (checkpoint selection included) holds those four, the
+  test split every method."""
   _, data_dir = synthetic_tiny
   config = _config("audio", "data_config=tiny,steps=10", data_dir)
+  config.data.train_methods = ("real", "voice", "blend", "blend-voice")
   results = loop.train_and_evaluate(config, str(tmp_path / "audio"))
   assert results["test"]["n_videos"] == 16
-  assert set(results["test"]["per_method"]) >= {"voice", "blend-voice"}
+  assert set(results["test"]["per_method"]) >= {"voice", "blend-voice", "lipsync-voice"}
   assert json.loads((tmp_path / "audio" / "results.json").read_text())["test"]["n_videos"] == 16
+  # Two people, one video of each kept method each.
+  assert results["validation"]["n_videos"] == 8
+  assert set(results["validation"]["per_method"]) == {"voice", "blend-voice"}  # audio fakes
+  logged = [
+      json.loads(l) for l in (tmp_path / "audio" / "metrics.jsonl").read_text().split("\n") if l
+  ]
+  assert [m["val_videos"] for m in logged if "val_videos" in m] == [8]
 
 
 def test_sync_pretraining_finds_the_true_offset_then_fine_tunes(synthetic_tiny, tmp_path):

@@ -11,10 +11,17 @@ scores them on test, so the fusion needs no extra run. A branch whose input a vi
 audio track, no face found) is masked for that video, as in synthetic_fusion. A category's AUC
 is that category's videos against RealVideo-RealAudio (the category comes from the video and
 audio labels).
+Beside them, the silence-only detector (AVH-Align, CVPR 2025: FakeAVCeleb's fakes tend to start
+with a short silence that alone separates them): no model, each test video scored by the negative
+mean power of its first 0.5 s of audio (studies/evaluate_run.silence_fields), once as stored
+("silence-only, untrimmed") and once after the leading-silence trim every audio-reading branch
+trains with here ("silence-only, trimmed": data.trim_leading_silence, input/views.py). Near 0.5
+trimmed: what the trim leaves of a video's start no longer tells its label.
 Datasets: FakeAVCeleb v1.2 in its `v1.2_clips` build (D/fakeavceleb, `tfds build
 datasets/fakeavceleb --config=v1.2_clips`: 2 runs of CLIP_LEN consecutive frames per video, what
 the temporal and lip-sync branches need) and the embedded synthetic_av (built on first use) with
-the same four categories. SEEDS seeds, mean ± std. (--tiny: runlocal reads fakeavceleb's `v1.2`
+the same four categories. SEEDS seeds, mean ± std [95% bootstrap interval of the seed
+mean over test videos, studies/report.py]. (--tiny: runlocal reads fakeavceleb's `v1.2`
 and synthetic_av's `tiny`, 4 frames a video.)
 
 Writes W/report/audio_visual_<dataset>.{md,csv}.
@@ -43,6 +50,11 @@ BRANCH_RUNS = {
     "audio": ("audio",)
 }
 # Category of a video from its (video label, audio label), 0 = real, 1 = fake.
+# The silence-only detector's rows: name -> the per-video field whose negative is its score.
+SILENCE_ROWS = {
+    "silence-only, untrimmed": "lead_energy",
+    "silence-only, trimmed": "lead_energy_trimmed"
+}
 CATEGORY = {
     (0, 0): "RealVideo-RealAudio",
     (0, 1): "RealVideo-FakeAudio",
@@ -137,6 +149,7 @@ def one_result(rows, fusion_lib):
   ids = sorted(test_videos)
   test_t, test_s = _table(test_videos, ids), _scores(by["test"], branches, ids)
   out = {f"branch {b}": sf.auc_rows(test_t, test_s[:, j]) for j, b in enumerate(branches)}
+  out.update(silence_only(test_videos, ids, test_t))
   if all(b in by["validation"] for b in branches):
     val_videos = _videos([r for b in branches for r in by["validation"][b]])
     vids = sorted(val_videos)
@@ -146,6 +159,19 @@ def one_result(rows, fusion_lib):
         continue  # a learned fusion needs both classes in validation
       f = fusion_lib.Fusion(method, branches).fit(val_s, np.isfinite(val_s), val_t["label"])
       out[f"fusion {method}"] = sf.auc_rows(test_t, f.predict(test_s, np.isfinite(test_s)))
+  return out
+
+
+def silence_only(videos, ids, table):
+  """{row name: AUC rows} of the silence-only detector (SILENCE_ROWS) on the videos `ids`, from
+  their stored lead energies (-energy: a quiet start scores fake); videos without audio are
+  left out."""
+  sf = _synthetic_fusion()
+  out = {}
+  for name, key in SILENCE_ROWS.items():
+    energy = np.array([np.nan if videos[i].get(key) is None else videos[i][key] for i in ids])
+    if np.isfinite(energy).any():
+      out[name] = sf.auc_rows(table, -energy)
   return out
 
 
@@ -167,10 +193,12 @@ def report(rows, out_dir, arg=None):
     for n in names:
       cells = []
       for c in cols:
-        v = [res[n][c] for res in per_seed if n in res and tables.finite(res[n].get(c))]
-        cells.append(tables.fmt((float(np.mean(v)), float(np.std(v)), len(v)) if v else None))
+        done = [res[n] for res in per_seed if n in res and tables.finite(res[n].get(c))]
+        # Each seed's bootstrap replicates of the cell (sf.AucRows): the seed mean's interval.
+        cells.append(
+            tables.fmt(tables.cell([r[c] for r in done], [r.replicates()[c] for r in done])))
       body.append([n] + cells)
     tables.write_table(
-        out_dir, f"audio_visual_{name}", ["test AUC"] + cols, body,
-        f"{name}: test AUC per category, each branch and the fusions "
-        f"(mean ± std over {len(per_seed)} seeds)")
+        out_dir, f"audio_visual_{name}", ["test video AUC"] + cols, body,
+        f"{name}: test video AUC per category, each branch and the fusions "
+        f"(mean ± std over {len(per_seed)} seeds [95% bootstrap interval over test videos])")

@@ -7,7 +7,8 @@ Rows: each training set, and FF++ restricted to one manipulation method (its rea
 that method's fakes). Columns: every test set, FF++ split into its methods as well (the AUC of
 that method's fakes against FF++'s real videos). Model: MODEL (the FF++ baseline; the study's
 argument config=<file in configs/> picks another) under the common protocol (32 frames, face
-x1.3, 256 px), SEEDS seeds (mean ± std).
+x1.3, 256 px), SEEDS seeds (mean ± std, with the 95% bootstrap interval of the seed mean over
+resampled test videos: studies/report.py).
 
 Writes W/report/cross_dataset_auc.{md,csv} (video AUC matrix), cross_dataset_frame_auc.{md,csv}
 and cross_dataset_auc.png (heatmap of the video AUC means).
@@ -66,16 +67,20 @@ def _columns():
 
 
 def matrix(rows, metric):
-  """{(trained_on, column index): (mean, std, n)} over seeds."""
-  cols, values = _columns(), {}
+  """{(trained_on, column index): Cell (mean, std, n) over seeds, with the 95% bootstrap interval
+  of the seed mean (studies/report.py)}."""
+  cols, values, reps = _columns(), {}, {}
   for r in rows:
     for j, (name, method, _) in enumerate(cols):
       if r.get("eval") != name:
         continue
-      v = r.get(metric) if method is None else r.get("per_method", {}).get(method, {}).get(metric)
+      path = (metric,) if method is None else ("per_method", method, metric)
+      v = tables.lookup(r, path)
       if tables.finite(v):
-        values.setdefault((r["trained_on"], j), []).append(float(v))
-  return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in values.items()}
+        key = (r["trained_on"], j)
+        values.setdefault(key, []).append(float(v))
+        reps.setdefault(key, []).append(tables.lookup(r, ("auc_bootstrap",) + path))
+  return {k: tables.cell(v, reps[k]) for k, v in values.items()}
 
 
 def report(rows, out_dir, arg=None):
@@ -87,8 +92,10 @@ def report(rows, out_dir, arg=None):
     cells = matrix(rows, metric)
     present = [j for j in range(len(cols)) if any((t, j) in cells for t in trained)]
     body = [[t] + [tables.fmt(cells.get((t, j))) for j in present] for t in trained]
-    tables.write_table(out_dir, name, ["trained on \\ tested on"] + [cols[j][2] for j in present],
-                       body, f"Cross-dataset {metric.replace('_', ' ')} (mean ± std over seeds)")
+    tables.write_table(
+        out_dir, name, ["trained on \\ tested on"] + [cols[j][2] for j in present], body,
+        f"Cross-dataset {metric.replace('_', ' ').replace('auc', 'AUC')} "
+        f"(mean ± std over seeds [95% bootstrap interval over test videos])")
     if metric == "video_auc" and trained and present:
       grid = [[cells[(t, j)][0] if (t, j) in cells else np.nan for j in present] for t in trained]
       tables.heatmap(grid, trained, [cols[j][2] for j in present], f"{out_dir}/{name}.png",

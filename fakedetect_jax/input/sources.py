@@ -12,6 +12,7 @@ import importlib
 import os
 import pathlib
 import sys
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -39,6 +40,9 @@ class Source:
   name: str = ""  # dataset/config, for messages
   perturbation: tuple = ()  # (kind, level, seed): a fixed distortion of every face frame
   ready: bool = False  # records[r] already is row r's model inputs (in_memory sources)
+  hop_seconds: float = views.DEFAULT_HOP  # mel hop of the stored audio (leading-silence trim)
+  has_landmarks: bool = False  # the prepared data stores face landmarks (views.LANDMARK_KEY)
+  landmarks: bool = False  # frames rows carry them ("landmarks"), for self-blending
 
   def __len__(self):
     return len(self.labels)
@@ -52,10 +56,10 @@ class Source:
     r = int(self.row_record[i])
     # Only the stored features the view needs are decoded (not the other zlib arrays).
     stored = (
-        self.records.read(r, views.STORED_KEYS[self.view])
-        if hasattr(self.records, "read") else self.records[r])
-    inputs = stored if self.ready else views.to_model_inputs(stored, self.data_config,
-                                                             int(self.row_part[i]))
+        self.records.read(r, views.stored_keys(self.data_config, self.landmarks)) if hasattr(
+            self.records, "read") else self.records[r])
+    inputs = stored if self.ready else views.to_model_inputs(
+        stored, self.data_config, int(self.row_part[i]), self.hop_seconds, self.landmarks)
     if self.perturbation:
       inputs = _perturb(inputs, i, *self.perturbation)
     return {"inputs": inputs, "label": np.int32(self.labels[i])}
@@ -78,10 +82,28 @@ class Source:
     the same for every model (drawn from (seed, row))."""
     return dataclasses.replace(self, perturbation=(kind, level, seed))
 
+  def with_landmarks(self):
+    """The same rows carrying each frame's face landmarks (frames view), where the prepared
+    data has them; otherwise this source, after a warning (once per dataset and process)."""
+    if self.has_landmarks and self.view == "frames":
+      return dataclasses.replace(self, landmarks=True)
+    if self.name not in _WARNED_NO_LANDMARKS:
+      _WARNED_NO_LANDMARKS.add(self.name)
+      warnings.warn(
+          f"{self.name or 'this dataset'}: no stored face landmarks (prepared before they were "
+          f"stored, or not a TFDS video dataset); self-blending masks fall back to an ellipse. "
+          f"Rebuild the dataset for landmark-hull masks.",
+          UserWarning,
+          stacklevel=2)
+    return self
+
   def example_inputs(self, batch=1):
     """Zeros shaped like `batch` rows of model inputs (for model.init)."""
     first = self[0]["inputs"]
     return {k: np.zeros((batch,) + v.shape, v.dtype) for k, v in first.items()}
+
+
+_WARNED_NO_LANDMARKS = set()
 
 
 def _perturb(inputs, row, kind, level, seed):
@@ -124,7 +146,8 @@ class _RowArrays:
 
 def in_memory(inputs, labels, view, video_index=None, methods=None):
   """A Source over model-input rows held in memory ({name: [N, ...]}, e.g. 'image' for the
-  frames view), for benchmarks and tests; each row its own video unless video_index says."""
+  frames view), for benchmarks and tests; each row its own video unless video_index says.
+  The rows are model inputs already: no view cuts them and no leading silence is trimmed."""
   import ml_collections
   n = len(labels)
   video_index = np.arange(n, dtype=np.int32) if video_index is None else np.asarray(video_index)
@@ -144,8 +167,9 @@ def in_memory(inputs, labels, view, video_index=None, methods=None):
       ready=True)
 
 
-def open_split(data_config, split, process_index=0, barrier=lambda: None):
-  """The Source of one split in data_config's view, filtered to data_config.methods."""
+def open_split(data_config, split, process_index=0, barrier=lambda: None, methods=()):
+  """The Source of one split in data_config's view, filtered to data_config.methods and then
+  to `methods` (each: () = every method)."""
   view = data_config.get("view", "frames")
   views.check_view(view)
   if data_config.dataset == "npz":
@@ -154,16 +178,45 @@ def open_split(data_config, split, process_index=0, barrier=lambda: None):
     source = _open_npz(data_config, split)
   else:
     source = _open_tfds(data_config, split, process_index, barrier)
-  methods = data_config.get("methods") or ()
-  if methods:
-    keep = np.isin(source.methods, list(methods))
-    if not keep.any():
-      raise DataError(f"no rows of methods {list(methods)} in split {split!r} of "
-                      f"{source.name}; methods present: {sorted(set(source.methods))}")
-    source = source.select(keep)
+  for keep_methods in (data_config.get("methods") or (), methods or ()):
+    source = select_methods(source, keep_methods, split)
   if not len(source):
     raise DataError(f"split {split!r} of {source.name} is empty")
   return source
+
+
+def select_methods(source, methods, split):
+  """The rows of `methods` (() = every row); DataError naming what is there when none is."""
+  if not methods:
+    return source
+  keep = np.isin(source.methods, list(methods))
+  if not keep.any():
+    raise DataError(f"no rows of methods {list(methods)} in split {split!r} of "
+                    f"{source.name}; methods present: {sorted(set(source.methods))}")
+  return source.select(keep)
+
+
+def run_methods(data_config):
+  """{'train', 'validation', 'test'}: the methods each split of a training run keeps beyond
+  data.methods. data.train_methods filters training and validation alike, so the checkpoint
+  is selected on the task it is trained for (a run trained on Deepfakes only is not picked by
+  how it scores Face2Face); data.val_methods, when set, replaces it for validation (() = every
+  method: the lip-sync pre-training trains on in-sync videos and is picked by how its
+  out-of-sync score separates them from every other video). Test keeps every method."""
+  train = tuple(data_config.get("train_methods") or ())
+  val = data_config.get("val_methods")
+  return {"train": train, "validation": train if val is None else tuple(val), "test": ()}
+
+
+def open_run_splits(data_config, process_index=0, barrier=lambda split: None):
+  """(train, validation, test) Sources of a training run: data.train_split, val_split and
+  test_split, each filtered as run_methods says."""
+  keep = run_methods(data_config)
+  names = zip(("train", "validation", "test"),
+              (data_config.train_split, data_config.val_split, data_config.test_split))
+  return tuple(
+      open_split(data_config, split, process_index, lambda s=split: barrier(s), keep[role])
+      for role, split in names)
 
 
 # The old name: a frame source is a Source in the 'frames' view.
@@ -301,7 +354,25 @@ def _open_tfds(data_config, split, process_index, barrier):
       np.repeat(meta["methods"], per_video),
       meta["video_ids"],
       np.repeat(meta["categories"], per_video),
-      name=name)
+      name=name,
+      hop_seconds=audio_hop(builder),
+      has_landmarks=views.LANDMARK_KEY in _prepared_features(builder, features))
+
+
+def _prepared_features(builder, features):
+  """The feature names the prepared data was written with (its features.json): the builder's
+  code may declare features (e.g. face landmarks) that data prepared by an older version lacks."""
+  import tensorflow_datasets as tfds
+  try:
+    return set(tfds.features.FeatureConnector.from_config(os.fspath(builder.data_dir)).keys())
+  except (OSError, ValueError, KeyError):
+    return set(features.keys())
+
+
+def audio_hop(builder):
+  """The mel hop (s) of a builder's stored audio: its media config's, else the default."""
+  media = getattr(builder.builder_config, "media", None)
+  return float(getattr(media, "hop_seconds", views.DEFAULT_HOP))
 
 
 class _Records:

@@ -16,12 +16,18 @@ serve alike: the one resize (face crops to data.image_size) lives here, and the 
 normalisation (uint8 -> [-1, 1] on the device) in train/step.py. Frames may arrive still
 JPEG-encoded (a list of bytes, as the data source reads them): only the frames a row needs are
 decoded, with the decoder TFDS itself uses for Image features (OpenCV).
+
+With data.trim_leading_silence, the views whose rows span time (clips, av, audio) first cut the
+leading silence off the example (`trim_leading_silence`): FakeAVCeleb's and AV-Deepfake1M's fakes
+tend to start with a short silence that alone tells them apart (AVH-Align, CVPR 2025), and a
+model should not learn that. The frames view is never trimmed (a single frame carries no time).
 """
 import cv2
 import numpy as np
 
 from fakedetect_jax.errors import DataError
-from fakedetect_jax.media import features
+from fakedetect_jax.media import audio as audio_lib, features
+from fakedetect_jax.media.config import MediaConfig
 
 VIEWS = ("frames", "clips", "av", "audio")
 # Stored features each view reads (beyond the labels).
@@ -34,6 +40,15 @@ STORED_KEYS = {
 }
 # Stored features that are not per frame: repeated for every row of the video.
 PER_VIDEO = ("has_audio",)
+# Leading-silence trimming: the views it applies to, what it reads beyond the view's own
+# features, and the per-frame features it moves (every one the example holds).
+TRIMMED_VIEWS = ("clips", "av", "audio")
+TRIM_KEYS = ("audio", "audio_valid", "timestamps", "has_audio")
+PER_FRAME = ("frames", "mouth", "audio", "audio_valid", "face_found", "mouth_found",
+             "face_landmarks", "eye_aspect_ratio", "timestamps", "frame_indices", "face_scores",
+             "boxes", "mouth_boxes")
+# Mel hop of the stored audio when the caller does not say (every builder keeps the default).
+DEFAULT_HOP = MediaConfig.hop_seconds
 
 
 def check_view(view):
@@ -90,16 +105,142 @@ def num_rows(example, data_config):
       len(example["frames"] if "frames" in example else example["audio"]), data_config)
 
 
-def to_model_inputs(example, data_config, row=None):
+def trims(data_config):
+  """Whether data_config's rows are cut from examples trimmed of their leading silence."""
+  return (bool(data_config.get("trim_leading_silence", False)) and
+          data_config.get("view", "frames") in TRIMMED_VIEWS)
+
+
+# Stored face landmarks (media.landmarks.FACE_POINTS in crop pixels): read by the frames view
+# only for self-blending (input/sbi.py), which shapes its mask from them.
+LANDMARK_KEY = "face_landmarks"
+
+
+def stored_keys(data_config, landmarks=False):
+  """The stored features a row of data_config's view is made from (trimming reads the audio
+  and its times too; `landmarks`: the frames view's rows also carry the face landmarks)."""
+  keys = STORED_KEYS[data_config.view]
+  if landmarks and data_config.view == "frames":
+    keys = keys + (LANDMARK_KEY,)
+  return tuple(dict.fromkeys(keys + TRIM_KEYS)) if trims(data_config) else keys
+
+
+def slot_times(timestamps, window, hop_seconds=DEFAULT_HOP):
+  """[T, W] time (s, video clock) of window slot j of frame t: t's time + (j - W // 2) hops
+  (media.audio.windows)."""
+  return (np.asarray(timestamps, np.float64)[:, None] +
+          (np.arange(window) - window // 2)[None, :] * hop_seconds)
+
+
+def _has_audio(example):
+  return (all(k in example for k in ("audio", "audio_valid", "timestamps")) and
+          bool(np.asarray(example.get("has_audio", True))))
+
+
+def audio_onset(example, hop_seconds=DEFAULT_HOP):
+  """Time (s, video clock) of the example's first mel frame that holds sound
+  (media.audio.sound_mask: within SILENCE_DB of the clip's own level); None without audio."""
+  if not _has_audio(example):
+    return None
+  sound = audio_lib.sound_mask(audio_lib.mel_power_db(example["audio"]), example["audio_valid"])
+  if not sound.any():
+    return None
+  times = slot_times(example["timestamps"], sound.shape[1], hop_seconds)
+  return float(times[sound].min())
+
+
+def trim_leading_silence(example, hop_seconds=DEFAULT_HOP):
+  """The stored example as if the video began at its first sampled frame with sound; same keys
+  and shapes.
+
+  The onset is the first mel frame that holds sound (audio_onset). The leading frames whose
+  time (their audio window's centre) lies before it are dropped, and every per-frame feature
+  (PER_FRAME: face crops, mouth, audio windows, flags, times) moves up by that many frames:
+  both streams are cut at the same time and each frame keeps its own audio window, so lips and
+  voice stay exactly aligned. The end is padded to the stored length: the last kept crops
+  repeated, empty audio windows (log(LOG_FLOOR), audio_valid False: the audio branch skips
+  them, the lip-sync branch reads them as zeros), face_found/mouth_found False, the times
+  continuing the frame spacing. What silence is left lies in the first kept window's first half
+  (under W // 2 hops, 0.1 s), as in any video whose voice starts within that time. A video whose
+  sound starts before its first frame's time comes back as it is; so does one without audio or
+  with no sound at all. With clips sampling the moved frames may run across the gap between two
+  stored runs (a row then holds the end of one run and the start of the next)."""
+  onset = audio_onset(example, hop_seconds)
+  if onset is None:
+    return example
+  times = np.asarray(example["timestamps"], np.float64)
+  after = times >= onset - hop_seconds / 2  # a frame at the onset (to half a hop) is kept
+  k = int(np.argmax(after)) if after.any() else len(times) - 1  # leading frames to drop
+  if k == 0:
+    return example
+  out = dict(example)
+  step = float(np.median(np.diff(times))) if len(times) > 1 else hop_seconds
+  for key in PER_FRAME:
+    if key in out:
+      out[key] = _moved(out[key], k, key, times[-1], step)
+  return out
+
+
+def _moved(x, k, key, last_time, step):
+  """Per-frame feature x moved up by k frames, padded at the end (trim_leading_silence)."""
+  if isinstance(x, list):  # JPEG bytes of the face crops, as the data source reads them
+    return x[k:] + x[-1:] * k
+  x = np.asarray(x)
+  if key == "timestamps":
+    pad = last_time + step * np.arange(1, k + 1)
+  elif key == "audio":
+    pad = np.full((k,) + x.shape[1:], np.log(audio_lib.LOG_FLOOR))
+  elif x.dtype == np.bool_:
+    pad = np.zeros((k,) + x.shape[1:], bool)
+  else:
+    pad = np.repeat(x[-1:], k, 0)
+  return np.concatenate([x[k:], pad.astype(x.dtype)])
+
+
+def leading_energy(example, seconds=0.5, hop_seconds=DEFAULT_HOP):
+  """Mean power (dB, media.audio.mel_power_db) of the mel frames in the first `seconds` of the
+  example's audio, from its first valid mel frame (each mel frame once, however many windows
+  hold it); NaN without audio. Its negative is the silence-only detector: a 'model' that reads
+  nothing but how quiet a video starts."""
+  if not _has_audio(example):
+    return float("nan")
+  valid = np.asarray(example["audio_valid"], bool)
+  if not valid.any():
+    return float("nan")
+  times = slot_times(example["timestamps"], valid.shape[1], hop_seconds)[valid]
+  power = audio_lib.mel_power_db(example["audio"])[valid]
+  slot = np.round((times - times.min()) / hop_seconds).astype(np.int64)
+  slot, first = np.unique(slot, return_index=True)
+  keep = slot < int(round(seconds / hop_seconds))
+  return float(np.mean(power[first][keep]))
+
+
+def to_model_inputs(example, data_config, row=None, hop_seconds=DEFAULT_HOP, landmarks=False):
   """The model inputs of one row (`row`: which frame or clip of the video) or, with row=None,
-  of every row of the video stacked on a leading axis; a dict of numpy arrays."""
+  of every row of the video stacked on a leading axis; a dict of numpy arrays. With
+  data.trim_leading_silence (trims()) the rows are cut from the example trimmed of its leading
+  silence; hop_seconds: the stored audio's mel hop (the builder's media config). `landmarks`
+  (frames view): the row also gets "landmarks" [N, 2] float32, the stored face landmarks in
+  the pixels of the resized image (NaN where the frame had none)."""
+  check_view(data_config.view)
+  if trims(data_config):
+    example = trim_leading_silence(example, hop_seconds)
+  return _cut(example, data_config, row, landmarks)
+
+
+def _cut(example, data_config, row, landmarks=False):
   view, size = data_config.view, int(data_config.image_size)
-  check_view(view)
   if row is None:
-    rows = [to_model_inputs(example, data_config, r) for r in range(num_rows(example, data_config))]
+    rows = [_cut(example, data_config, r, landmarks) for r in range(num_rows(example, data_config))]
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]} if rows else {}
   if view == "frames":
-    return {"image": _frames(example["frames"], row, row + 1, size)[0]}
+    f = example["frames"][row]
+    image = decode_jpeg(f) if isinstance(f, (bytes, np.bytes_)) else np.asarray(f)
+    out = {"image": _frames([image], 0, 1, size)[0]}
+    if landmarks:  # continuous coordinates scale exactly with the resize
+      out["landmarks"] = np.asarray(example[LANDMARK_KEY][row], np.float32) * np.float32(
+          size / image.shape[1])
+    return out
   length = clip_len(data_config)
   lo, hi = row * length, (row + 1) * length
   out = {}

@@ -114,3 +114,34 @@ def empty(num_frames, cfg):
   w = cfg.audio_window
   return (np.full((num_frames, w, cfg.n_mels), np.log(LOG_FLOOR),
                   np.float32), np.zeros((num_frames, w), bool))
+
+
+# Leading silence (AVH-Align, CVPR 2025: FakeAVCeleb and AV-Deepfake1M fakes tend to start with
+# a short silence that alone separates them). A mel frame is silent when its power lies more than
+# SILENCE_DB below the clip's own level, the LEVEL_PERCENTILE-th percentile of the power of its
+# mel frames (a loud part of the speech, steadier than the maximum, which one click can set).
+# 40 dB keeps breath, room noise and the quiet ends of words as sound (they sit 20-35 dB below
+# speech) and takes digital silence (-120 dB here) and the codec's faint noise around it as
+# silence.
+SILENCE_DB = 40.0
+LEVEL_PERCENTILE = 95.0
+SILENCE_FLOOR_DB = -120.0  # the power of digital silence (clipped here)
+
+
+def mel_power_db(log_mel):
+  """Power of each mel frame of log-mel features [..., n_mels] (as `log_mel` makes them), in dB:
+  10 log10 of the mel power summed over the bands, LOG_FLOOR taken off; digital silence and
+  padding give SILENCE_FLOOR_DB."""
+  power = np.maximum(np.exp(np.asarray(log_mel, np.float64)) - LOG_FLOOR, 0.0).sum(-1)
+  return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), SILENCE_FLOOR_DB)
+
+
+def sound_mask(power_db, valid, silence_db=SILENCE_DB):
+  """True where a valid mel frame holds sound: power within `silence_db` of the clip's level
+  (the LEVEL_PERCENTILE-th percentile of the valid frames' power). A clip silent throughout
+  has every valid frame at its own level: all sound, nothing to trim."""
+  power_db, valid = np.asarray(power_db), np.asarray(valid, bool)
+  if not valid.any():
+    return np.zeros(power_db.shape, bool)
+  level = np.percentile(power_db[valid], LEVEL_PERCENTILE)
+  return valid & (power_db >= level - silence_db)

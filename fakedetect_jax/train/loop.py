@@ -133,13 +133,10 @@ def train_and_evaluate(config, workdir):
       print(evaluate.markdown_table(results), flush=True)
     return results
 
-  load = lambda split: input_lib.open_split(config.data, split, jax.process_index(), lambda:
-                                            _barrier("data_" + split))
-  train_src, val_src, test_src = (load(config.data.train_split), load(config.data.val_split),
-                                  load(config.data.test_split))
-  if config.data.get("train_methods"):
-    # e.g. sync pre-training on videos whose lips follow their audio only.
-    train_src = train_src.select(np.isin(train_src.methods, list(config.data.train_methods)))
+  # data.train_methods filters training and validation (the checkpoint is picked on the task it
+  # is trained for); test keeps every method (sources.run_methods).
+  train_src, val_src, test_src = input_lib.sources.open_run_splits(
+      config.data, jax.process_index(), lambda split: _barrier("data_" + split))
   example = views.model_arg(train_src.example_inputs(), train_src.view)
   # Built inside jit so every host holds its part of replicated global arrays (device_put
   # cannot target devices of other hosts).
@@ -213,6 +210,7 @@ def train_and_evaluate(config, workdir):
     if step % config.eval_every == 0 or step == config.total_steps:
       _, val = evals_lib.score_source(eval_step, state, val_src, config, data_sharding)
       logged.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
+      logged["val_videos"] = val["n_videos"]
       # Ties on the selection metric (AUC saturates on easy data) go to balanced accuracy.
       score = [float(val[k]) for k in (config.eval.select_metric, "balanced_acc")]
       ckpts.maybe_save_best(state, [v if np.isfinite(v) else -1e9 for v in score],
