@@ -27,6 +27,9 @@ INSTALL_REQUIRES = [
     "mlcroissant==1.1.1",
     "importlib_resources==7.1.0",
     "scikit-image==0.26.0",
+    # dlib's frontal face detector for the deepfakebench crop protocol (media/align.py): the
+    # prebuilt wheel, no compiler and no model file needed.
+    "dlib-bin==20.0.1.post1",
     "matplotlib==3.11.2",
     "tqdm==4.70.1",
 ]

@@ -210,7 +210,10 @@ class ManualVideoBuilder(tfds.core.GeneratorBasedBuilder):
       return config
     fields = parse_media(media) if isinstance(media, str) else (
         dataclasses.asdict(media) if isinstance(media, MediaConfig) else dict(media))
-    new = config.media.replace(**fields)
+    try:
+      new = config.media.replace(**fields)
+    except ValueError as e:  # a value MediaConfig refuses: say where it came from
+      raise DataError(f"{MEDIA_ENV} / media= for {cls.__name__}: {e}") from None
     if new == config.media:
       return config
     root = config.name.split("+")[0]

@@ -62,6 +62,11 @@ def enabled(cfg):
   return any(_get(cfg, k) > 0 for k in ("sbi", "jpeg", "blur", "noise", "color", "downscale"))
 
 
+def uses_landmarks(cfg):
+  """Whether cfg's augmentations read each row's face landmarks (self-blending does)."""
+  return _get(cfg, "sbi") > 0
+
+
 # Evaluation severities 1..5 per distortion (mildest first).
 LEVELS = {
     "jpeg": (90, 70, 50, 30, 15),  # quality
@@ -191,7 +196,9 @@ def apply_augmentations(images, labels, rng, cfg, landmarks=None):
 
   First self-blending (real frames only, before any distortion, as the pseudo-fake must be
   made from a clean face), then each robustness distortion with its own probability.
-  `landmarks` ([B, N, 2] pixel (x, y) in the crop, optional) shape the SBI blending mask.
+  `landmarks` ([B, N, 2] (x, y) continuous pixel coordinates in each image, optional; NaN rows
+  for frames stored without a face) shape the SBI blending mask: the hull variants of sbi.py
+  where given, an ellipse where not.
   """
   images, labels = np.array(images, copy=True), np.array(labels, copy=True)
   p_sbi = _get(cfg, "sbi")

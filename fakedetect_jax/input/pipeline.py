@@ -87,19 +87,25 @@ class _TrainRow(grain_py.MapTransform):
     self.per_host, self.host_offset = per_host, host_offset
     self.augment_cfg = augment_cfg if (augment_cfg is not None and source.view == "frames" and
                                        augment.enabled(augment_cfg)) else None
+    if self.augment_cfg is not None and augment.uses_landmarks(self.augment_cfg):
+      # Self-blending shapes its mask from the stored landmarks: only then are they read.
+      self.source = source.with_landmarks()
 
   def map(self, k):
     step, j = divmod(int(k), self.per_host)
     slot = self.host_offset + j
     row = self.order.index(step, slot)
     ex = self.source[row]
-    image, label = ex["inputs"].get("image"), ex["label"]
+    inputs = dict(ex["inputs"])
+    landmarks = inputs.pop("landmarks", None)  # for the augmentation, not the model
+    label = ex["label"]
     if self.augment_cfg is not None:
       rng = np.random.default_rng([self.order.seed, step, slot])
-      images, labels = augment.apply_augmentations(image[None], np.asarray([label]), rng,
-                                                   self.augment_cfg)
-      ex = {"inputs": {"image": images[0]}, "label": np.int32(labels[0])}
-    return {"inputs": ex["inputs"], "labels": ex["label"]}
+      lm = None if landmarks is None else landmarks[None]
+      images, labels = augment.apply_augmentations(inputs["image"][None], np.asarray([label]), rng,
+                                                   self.augment_cfg, lm)
+      inputs, label = {"image": images[0]}, np.int32(labels[0])
+    return {"inputs": inputs, "labels": label}
 
 
 class _EvalRow(grain_py.MapTransform):

@@ -1,12 +1,17 @@
 """MediaConfig: every knob of example encoding, in one frozen (hashable, picklable) dataclass.
 
 Defaults follow the most used protocol (32 evenly spaced frames, face box scaled 1.3x, 256 px),
-so examples line up with published tables.
+so examples line up with published tables. `protocol="deepfakebench"` crops faces as
+DeepfakeBench's preprocessing does instead (media/align.py): frames at np.linspace(0, n - 1, 32),
+dlib's frontal face detector on the full frame, the largest face, a similarity transform of
+five key points onto its template with margin `face_scale`, no smoothing over time.
 """
 import dataclasses
 
 SAMPLING = ("even", "stride", "clips")
 NO_FACE_POLICIES = ("carry", "skip", "mark")
+# default: BlazeFace box track, smoothed square crops. deepfakebench: see the module docstring.
+PROTOCOLS = ("default", "deepfakebench")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +26,9 @@ class MediaConfig:
   clip_len: int = 8
 
   # Face crop.
+  protocol: str = "default"  # see PROTOCOLS; deepfakebench ignores detector, min_face_score,
+  # detect_max_side, align_eyes and the box smoothing, and runs the face mesh for its key points
+  # even with landmarks=False. Its no-face frames are dropped: no_face="skip" matches that.
   face_size: int = 256
   face_scale: float = 1.3  # crop side = scale * max(box w, box h), centred on the box
   align_eyes: bool = False  # rotate the crop so the eye line is horizontal
@@ -54,6 +62,8 @@ class MediaConfig:
   def __post_init__(self):
     if self.sampling not in SAMPLING:
       raise ValueError(f"sampling must be one of {SAMPLING}, got {self.sampling!r}")
+    if self.protocol not in PROTOCOLS:
+      raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
     if self.no_face not in NO_FACE_POLICIES:
       raise ValueError(f"no_face must be one of {NO_FACE_POLICIES}, got {self.no_face!r}")
     if self.num_frames < 1 or self.stride < 1 or self.clip_len < 1:
@@ -66,6 +76,15 @@ class MediaConfig:
 
   def replace(self, **kw):
     return dataclasses.replace(self, **kw)
+
+  @property
+  def deepfakebench(self):
+    return self.protocol == "deepfakebench"
+
+  @property
+  def runs_mesh(self):
+    """Whether the face mesh runs on the faces: for the mouth and eyes, or for the key points."""
+    return self.landmarks or self.deepfakebench
 
   @property
   def hop_length(self):

@@ -69,8 +69,13 @@ def crop_matrix(center, side, angle, out_size):
 def warp(patch, center, side, angle, out_size, interpolation=cv2.INTER_LINEAR):
   """Crop a square of `side` source pixels around `center`, rotated by `angle` (radians,
     the crop's x axis along (cos, sin)), resized to out_size. Outside the patch is black."""
-  m = crop_matrix(center, side, angle, out_size)
-  m = patch.scale * m
+  return warp_matrix(patch, crop_matrix(center, side, angle, out_size), out_size, interpolation)
+
+
+def warp_matrix(patch, m, out_size, interpolation=cv2.INTER_LINEAR):
+  """The out_size crop whose pixel (u, v) shows source point m @ (u, v, 1) (m: 2x3, as
+    crop_matrix gives; any similarity or affine map). Outside the patch is black."""
+  m = patch.scale * np.asarray(m, np.float64)
   m[:, 2] -= patch.scale * np.array([patch.x0, patch.y0]) + 0.5
   return cv2.warpAffine(
       patch.image,
@@ -85,3 +90,10 @@ def crop_to_source(points, center, side, angle, out_size):
   m = crop_matrix(center, side, angle, out_size)
   p = np.asarray(points, np.float64) - 0.5  # continuous -> output pixel index
   return p @ m[:, :2].T + m[:, 2]
+
+
+def source_to_crop(points, m):
+  """Map source coordinates [N, 2] into the continuous coordinates of the crop m describes
+    (m: 2x3 output pixel -> source, as crop_matrix); the inverse of crop_to_source."""
+  a, t = np.asarray(m, np.float64)[:, :2], np.asarray(m, np.float64)[:, 2]
+  return np.linalg.solve(a, (np.asarray(points, np.float64) - t).T).T + 0.5

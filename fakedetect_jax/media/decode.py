@@ -178,7 +178,9 @@ def sample_indices(num_total, cfg):
     """
   t = cfg.num_frames
   n = max(int(num_total), 1)
-  if cfg.sampling == "even":
+  if cfg.sampling == "even" and cfg.protocol == "deepfakebench":
+    idx = np.linspace(0, n - 1, t).astype(np.int64)  # theirs: first and last frame included
+  elif cfg.sampling == "even":
     if n >= t:
       # Centre of each of t equal segments, so the first and last frames (often fades or
       # black) are not favoured, and no frame repeats.

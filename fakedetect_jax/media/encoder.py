@@ -2,9 +2,12 @@
 
 One decoding pass; per sampled frame: detect faces on a downscaled copy, keep patches. Then,
 over the whole sampled sequence: choose the face track, smooth boxes in time, crop, run the
-face mesh on the crops, smooth the mouth, crop it; then the audio. Times are seconds since the
-first video frame. Example keys, shapes and dtypes (T = cfg.num_frames, S = cfg.face_size,
-M = cfg.mouth_size, W = cfg.audio_window, B = cfg.n_mels) are listed in `example_spec`.
+face mesh on the crops, smooth the mouth, crop it; then the audio. With the deepfakebench
+protocol (MediaConfig.protocol) dlib finds the faces on the full frame and each frame is
+aligned on its own by five key points of the mesh (align.py) instead of the box track. Times
+are seconds since the first video frame. Example keys, shapes and dtypes (T = cfg.num_frames,
+S = cfg.face_size, M = cfg.mouth_size, W = cfg.audio_window, B = cfg.n_mels) are listed in
+`example_spec`.
 """
 import atexit
 import collections
@@ -35,11 +38,16 @@ def example_spec(cfg: MediaConfig) -> Dict[str, tuple]:
       "face_found": ((t,), np.bool_),  # detector found the tracked face here
       "face_scores": ((t,), np.float32),  # detector score, 0 where not found
       "boxes": ((t, 4), np.float32),  # smoothed face box x0,y0,x1,y1 (source px
-      # of the upright frame); carried where not
-      # found, NaN when nothing to carry / "mark"
+      # of the upright frame; deepfakebench: dlib's
+      # box as found); carried where not found, NaN
+      # when nothing to carry / "mark"
       "mouth_found": ((t,), np.bool_),  # face mesh found the face in this crop
       "mouth_boxes": ((t, 4), np.float32),  # mouth crop square (before rotation), src px
       "eye_aspect_ratio": ((t,), np.float32),  # blink signal; 0 where mouth_found is False
+      # landmarks.FACE_POINTS (81-point dlib layout) from the face mesh, (x, y) in the face
+      # crop's continuous pixel coordinates (pixel i spans [i, i+1)); NaN where the mesh did
+      # not run or found no face (carried and marked frames too)
+      "face_landmarks": ((t, landmarks.NUM_POINTS, 2), np.float16),
       "has_audio": ((), np.bool_),
       "padded": ((), np.bool_),  # frames repeat: short video or "skip"
       "fps": ((), np.float32),
@@ -65,7 +73,8 @@ class _Frame:  # one decoded, sampled source frame
   time: float
   dets: list  # faces.Detection in source coordinates
   patches: list  # crop.Patch around each detection
-  mouths: list  # per detection: (cx, cy, width, angle, ear) from the mesh, or None
+  mouths: list  # per detection: (cx, cy, width, angle, ear, points) from the mesh, or None;
+  # points: landmarks.FACE_POINTS in source coordinates
   fallback: crop.Patch  # the whole frame, small, for crops with a carried box
 
 
@@ -115,6 +124,7 @@ def encode_video_with_report(path, cfg: MediaConfig = MediaConfig()):
       "face_scores": face["scores"][slot_rec],
       "boxes": face["boxes"][slot_rec],
       "mouth_found": mouth["found"][slot_rec],
+      "face_landmarks": face["landmarks"][slot_rec],
       "mouth_boxes": mouth["boxes"][slot_rec],
       "eye_aspect_ratio": mouth["ear"][slot_rec],
       "padded": np.bool_(padded),
@@ -154,7 +164,9 @@ def _analyse_pass(video, indices, cfg, stats, collect):
         # Only the detector's small copy is converted here; the face patches are
         # converted from the frame once the detector has said where the faces are
         # (the frame keeps its own decoded planes while decoding goes on).
-        small = decode.to_rgb(frame, info.rotation, cfg.detect_max_side)
+        # DeepfakeBench runs dlib on the whole frame at its own resolution.
+        small = decode.to_rgb(frame, info.rotation,
+                              None if cfg.deepfakebench else cfg.detect_max_side)
         rec = _Frame(slots, index, seconds, [], [], [], None)
         done = det_pool.submit(_analyse_frame, rec, frame, info.rotation, small, detector, cfg)
         if mesh:
@@ -197,7 +209,7 @@ class _ModelPool:
       self._idle, self._pid = collections.defaultdict(list), os.getpid()
 
   def take(self, cfg):
-    key = (cfg.detector, cfg.min_face_score, cfg.landmarks)
+    key = (detector_name(cfg), cfg.min_face_score, cfg.runs_mesh)
     with self._lock:
       self._drop_if_forked()
       pair = self._idle[key].pop() if self._idle[key] else None
@@ -209,9 +221,9 @@ class _ModelPool:
         self.give_back(key, *pair, reuse=False)
         raise
       return key, pair
-    detector = faces.make_detector(cfg.detector, cfg.min_face_score)
+    detector = faces.make_detector(key[0], cfg.min_face_score)
     try:
-      mesh = landmarks.FaceMesh() if cfg.landmarks else None
+      mesh = landmarks.FaceMesh() if cfg.runs_mesh else None
     except BaseException:
       detector.close()
       raise
@@ -243,6 +255,10 @@ _MODELS = _ModelPool()
 atexit.register(_MODELS.close)
 
 
+def detector_name(cfg):
+  return "dlib" if cfg.deepfakebench else cfg.detector
+
+
 def _face_square(d, cfg):
   """(centre, side) of the square around a detection that patches and the mesh crop use."""
   centre = (d.box[:2] + d.box[2:]) / 2
@@ -253,11 +269,16 @@ def _analyse_frame(rec, frame, rotation, small, detector, cfg):
   """Detection stage: faces, a patch around each (mouths stay None for the mesh stage)."""
   width, height = decode.upright_size(frame, rotation)
   s = small.shape[1] / width
+  dets = [d.scaled(s) for d in detector.detect(small)]
+  margin = 2.0
+  if cfg.deepfakebench:  # one face a frame: the largest; `small` is the full frame here
+    dets = [faces.largest(dets)] if dets else []
+    margin = 3.0  # the aligned crop reaches ~1.2 box widths above the box centre
+    small, s = crop.downscale(small, cfg.detect_max_side)  # kept as the fallback only
   rec.fallback = crop.Patch(small if s < 1 else small.copy(), 0.0, 0.0, s)
-  for d in detector.detect(small):
-    d = d.scaled(s)
+  for d in dets:
     centre, side = _face_square(d, cfg)
-    bounds = crop.patch_bounds(width, height, centre, side)
+    bounds = crop.patch_bounds(width, height, centre, side, margin)
     if bounds is None:
       continue
     region = decode.rgb_region(frame, rotation, *bounds)
@@ -288,7 +309,8 @@ def _mesh(mesh, patch, centre, side):
     return None
   src = crop.crop_to_source(pts, centre, side, 0.0, _MESH_SIZE)
   (cx, cy), width, angle = landmarks.mouth_geometry(src)
-  return cx, cy, width, angle, landmarks.eye_aspect_ratio(pts)
+  points = src[list(landmarks.FACE_POINTS)].astype(np.float32)
+  return cx, cy, width, angle, landmarks.eye_aspect_ratio(pts), points
 
 
 def _decode_warnings(info, stats, report):

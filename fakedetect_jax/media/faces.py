@@ -57,6 +57,35 @@ class MediaPipeDetector:
     self._fd.close()
 
 
+class DlibDetector:
+  """dlib's frontal face detector (HOG + linear SVM; in the dlib-bin wheel, no model file), as
+    DeepfakeBench's preprocessing calls it: `detector(rgb, 1)`, the image upsampled once (faces
+    down to ~40 px), detection threshold 0. The score is the SVM margin (>= 0), not a
+    probability: min_score is ignored."""
+  reusable = True  # no state between images
+
+  def __init__(self, upsample=1):
+    import dlib  # lazy: only the deepfakebench protocol needs it
+    self._detector = dlib.get_frontal_face_detector()
+    self._upsample = upsample
+
+  def detect(self, rgb):
+    rects, scores, _ = self._detector.run(np.ascontiguousarray(rgb), self._upsample, 0.0)
+    # dlib's right and bottom are inclusive pixel indices: +1 gives the continuous box edge.
+    box = lambda r: np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float32)
+    return [Detection(box(r), float(s)) for r, s in zip(rects, scores)]
+
+  def close(self):
+    pass
+
+
+def largest(detections):
+  """The detection of largest box area (the first of equals, in the detector's order), as
+    DeepfakeBench keeps one face per frame; None for none."""
+  area = lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+  return max(detections, key=area) if detections else None
+
+
 def quiet_mediapipe():
   # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4: harmless, and it would
   # otherwise warn on every graph run.
@@ -66,6 +95,7 @@ def quiet_mediapipe():
 DETECTORS: Dict[str, Callable[..., object]] = {
     "mediapipe_full": lambda min_score: MediaPipeDetector(1, min_score),
     "mediapipe_short": lambda min_score: MediaPipeDetector(0, min_score),
+    "dlib": lambda min_score: DlibDetector(),
 }
 
 

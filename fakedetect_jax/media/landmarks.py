@@ -13,6 +13,34 @@ OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 31
 RIGHT_EYE = (33, 133, 160, 158, 144, 153)
 LEFT_EYE = (263, 362, 387, 385, 373, 380)
 
+# The stored face landmarks (example key "face_landmarks"): 81 mesh points laid out as the
+# 81-point dlib model SBI and DeepfakeBench use (iBUG 68 order, then 13 forehead points from the
+# subject's right temple to the left, the order SBI's reorder_landmark gives), so code written
+# for those index ranges (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, lips 48-67) reads them
+# unchanged. "Right" is the subject's: image left in a frontal face. Mesh points were picked
+# along each mesh contour at the iBUG spacing (lip and jaw points evenly between the corners /
+# the chin); the forehead row is the top of the mesh's face oval, close to the hairline where the
+# 81-point model puts its extra points.
+JAW = (127, 234, 93, 132, 58, 172, 136, 149, 152, 378, 365, 397, 288, 361, 323, 454, 356)
+BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # right outer->inner, left inner->outer
+NOSE = (168, 197, 5, 1, 98, 97, 2, 326, 327)  # bridge top->tip (1: the mesh's tip), nostrils
+# iBUG eye order: right: outer corner, upper outer, upper inner, inner corner, lower inner,
+# lower outer; left: inner corner, upper inner, upper outer, outer corner, lower outer, inner.
+EYES = (33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380)
+LIPS = (61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91, 78, 81, 13, 311, 308, 402, 14, 178)
+FOREHEAD = (162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389)
+FACE_POINTS = JAW + BROWS + NOSE + EYES + LIPS + FOREHEAD
+NUM_POINTS = len(FACE_POINTS)  # 81; the first 68 are the iBUG-68 equivalents
+
+
+def key_points(points):
+  """[..., 81, 2] stored face landmarks -> [..., 5, 2] DeepfakeBench's five key points in
+  their template's order: right eye centre, left eye centre (means of the six iBUG eye
+  points), nose tip, right and left mouth corner."""
+  p = np.asarray(points)
+  eyes = [p[..., 36:42, :].mean(-2), p[..., 42:48, :].mean(-2)]
+  return np.stack(eyes + [p[..., 30, :], p[..., 48, :], p[..., 54, :]], -2)
+
 
 class FaceMesh:
   """mediapipe face mesh in tracking mode: frames of one video must come in time order.

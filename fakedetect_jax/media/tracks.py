@@ -7,7 +7,7 @@ its box and the mouth, and what to do where the face is missing.
 import cv2
 import numpy as np
 
-from fakedetect_jax.media import crop, errors, faces
+from fakedetect_jax.media import align, crop, errors, faces, landmarks
 
 
 def _smooth_angle(angles, times, found, sigma):
@@ -16,25 +16,59 @@ def _smooth_angle(angles, times, found, sigma):
 
 
 def faces_over_time(recs, times, cfg, report):
-  """Choose the face track, smooth its boxes, crop every sampled frame (no-face policy)."""
+  """Choose the face track, smooth its boxes, crop every sampled frame (no-face policy).
+
+    Returns found, crops, boxes, scores, geo (per crop: (patch, 2x3 crop matrix), reused for
+    the mouth), mouths (the chosen face's mesh results) and landmarks (FACE_POINTS in crop
+    coordinates, NaN without mesh points).
+    """
   u_n, s = len(recs), cfg.face_size
-  chosen = faces.choose_track([r.dets for r in recs], times)
+  if cfg.deepfakebench:  # the largest face of each frame, aligned only where the mesh ran
+    chosen = [r.dets[0] if r.dets and r.mouths[0] is not None else None for r in recs]
+    lost = sum(bool(r.dets) and c is None for r, c in zip(recs, chosen))
+    if lost:
+      report.warnings.append(f"face mesh found no key points on {lost} dlib faces: treated "
+                             "as frames without a face")
+  else:
+    chosen = faces.choose_track([r.dets for r in recs], times)
   found = np.array([c is not None for c in chosen], bool)
-  crops = np.zeros((u_n, s, s, 3), np.uint8)
-  boxes = np.full((u_n, 4), np.nan, np.float32)
-  scores = np.array([c.score if c is not None else 0.0 for c in chosen], np.float32)
-  geo = [None] * u_n  # (patch, centre, side, angle) of each crop, reused for the mouth
-  mouths = [r.mouths[r.dets.index(c)] if c is not None else None for r, c in zip(recs, chosen)]
+  out = dict(
+      found=found,
+      crops=np.zeros((u_n, s, s, 3), np.uint8),
+      boxes=np.full((u_n, 4), np.nan, np.float32),
+      scores=np.array([c.score if c is not None else 0.0 for c in chosen], np.float32),
+      geo=[None] * u_n,
+      mouths=[r.mouths[r.dets.index(c)] if c is not None else None for r, c in zip(recs, chosen)],
+      landmarks=np.full((u_n, landmarks.NUM_POINTS, 2), np.nan, np.float16))
   report.counts["no_face_frames"] = int((~found).sum())
   if not found.any():
     if cfg.require_face:
       raise errors.NoFaceError(report.path, f"none in {u_n} sampled frames")
     report.warnings.append(f"no face in any of the {u_n} sampled frames")
-    return dict(found=found, crops=crops, boxes=boxes, scores=scores, geo=geo, mouths=mouths)
+    return out
   if not found.all():
     report.warnings.append(f"no face in {int((~found).sum())} of {u_n} sampled frames "
                            f"(policy {cfg.no_face!r})")
+  if cfg.deepfakebench:
+    matrices, boxes = _aligned(chosen, out["mouths"], found, cfg)
+  else:
+    matrices, boxes = _smoothed(chosen, times, found, cfg)
+  for u, r in enumerate(recs):
+    if not found[u] and cfg.no_face == "mark":
+      continue
+    out["boxes"][u] = boxes[u]
+    patch = r.patches[r.dets.index(chosen[u])] if found[u] else r.fallback
+    out["crops"][u] = crop.warp_matrix(patch, matrices[u], s)
+    out["geo"][u] = (patch, matrices[u])
+    if out["mouths"][u] is not None:
+      out["landmarks"][u] = crop.source_to_crop(out["mouths"][u][5], matrices[u])
+  return out
 
+
+def _smoothed(chosen, times, found, cfg):
+  """Crop matrices and boxes of the default protocol: the track's boxes smoothed in time,
+    squares of face_scale times the box side, optionally turned to level the eyes."""
+  u_n = len(chosen)
   raw = np.zeros((u_n, 4))
   eye_angle = np.zeros(u_n)
   for u, c in enumerate(chosen):
@@ -48,16 +82,27 @@ def faces_over_time(recs, times, cfg, report):
   angle = (
       _smooth_angle(eye_angle, times, found, cfg.smooth_seconds)
       if cfg.align_eyes else np.zeros(u_n))
-  for u, r in enumerate(recs):
-    if not found[u] and cfg.no_face == "mark":
-      continue
-    cx, cy, w, h = sm[u]
-    boxes[u] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-    patch = r.patches[r.dets.index(chosen[u])] if found[u] else r.fallback
-    side = cfg.face_scale * max(w, h)
-    crops[u] = crop.warp(patch, (cx, cy), side, angle[u], s)
-    geo[u] = (patch, (cx, cy), side, angle[u])
-  return dict(found=found, crops=crops, boxes=boxes, scores=scores, geo=geo, mouths=mouths)
+  cx, cy, w, h = sm.T
+  boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+  side = cfg.face_scale * np.maximum(w, h)
+  matrices = [
+      crop.crop_matrix((cx[u], cy[u]), side[u], angle[u], cfg.face_size) for u in range(u_n)
+  ]
+  return matrices, boxes
+
+
+def _aligned(chosen, mouths, found, cfg):
+  """Crop matrices and boxes of the deepfakebench protocol: each found frame aligned by its own
+    key points (no smoothing, as theirs); other frames take the nearest found frame's."""
+  u_n = len(chosen)
+  mats, boxes = np.zeros((u_n, 6)), np.zeros((u_n, 4))
+  for u in np.flatnonzero(found):
+    kp = landmarks.key_points(mouths[u][5])
+    mats[u] = align.crop_matrix(kp, cfg.face_size, cfg.face_scale).ravel()
+    boxes[u] = chosen[u].box
+  mats = faces.smooth_series(mats, np.zeros(u_n), found, 0.0)  # sigma 0: only fills the gaps
+  boxes = faces.smooth_series(boxes, np.zeros(u_n), found, 0.0)
+  return [m.reshape(2, 3) for m in mats], boxes
 
 
 def mouths_over_time(face, times, cfg, report):

@@ -25,9 +25,9 @@ from fakedetect_jax import evaluate
 from fakedetect_jax.studies import study as study_lib
 
 PROVENANCE = ("study", "run", "seed", "config", "model", "config_hash", "git_commit",
-              "train_dataset", "train_data_config", "train_dataset_version",
-              "train_media_protocol", "eval", "dataset", "data_config", "dataset_version",
-              "media_protocol", "split", "perturbation", "level", "checkpoint_step")
+              "train_dataset", "train_data_config", "train_dataset_version", "train_media_protocol",
+              "eval", "dataset", "data_config", "dataset_version", "media_protocol", "split",
+              "perturbation", "level", "checkpoint_step")
 METRICS = ("frame_auc", "video_auc", "eer", "ap", "frame_ap", "acc", "balanced_acc",
            "tpr_at_fpr_1pct", "video_eer", "video_ap", "n_videos", "n_frames")
 # rows.csv columns read from nested result keys: (column, path in the row).

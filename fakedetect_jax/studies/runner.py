@@ -252,7 +252,8 @@ def run_one(study_path, name, data_dir, workdir, tiny):
   common = {
       "study": module.__name__.replace("study_", "", 1),
       "run": name,
-      **run.tags, "seed": run.seed,
+      **run.tags,
+      "seed": run.seed,
       "config_hash": digest,
       "git_commit": git_commit(),
       "config": (f"imported {run.imported[0]} from {run.imported[1]}" if run.imported else
