@@ -10,6 +10,7 @@ import os
 from contextlib import redirect_stdout
 
 import cv2
+import jax
 import numpy as np
 import pytest
 import torch
@@ -27,7 +28,7 @@ from fakedetect_jax.train.step import preprocess
 CASES = {
     "meso4": (Meso4, {}, {}, False),
     "meso4Inception": (MesoInception4, {}, {}, True),
-    # B4's block structure and paddings, narrower and shallower (names unchanged) for speed.
+    # B4's block structure and paddings (one block a stage), narrower, names unchanged: for speed.
     "efficientnetb4": (EfficientNetB4, dict(width=0.5, depth=0.5), dict(width=0.5,
                                                                         depth=0.5), True),
 }
@@ -50,7 +51,10 @@ def test_import_gives_deepfakebench_logits(tmp_path, name):
   detector, variables = deepfakebench.load(str(path), name, model_kwargs=our_kw)
   model = models.get_model(detector.model, **detector.model_kwargs)
   images = _crops(3)
-  ours, inter = model.apply(variables, preprocess(images), train=False, mutable=["intermediates"])
+  # One compiled forward pass (op by op, a deep net dispatches thousands of small ops).
+  apply = jax.jit(
+      lambda v, x: model.apply(v, preprocess(x), train=False, mutable=["intermediates"]))
+  ours, inter = apply(variables, images)
   np.testing.assert_allclose(np.asarray(ours), fake_logit(net, images), atol=1e-4, rtol=1e-4)
   if hasattr(net.backbone, "features"):
     # Deep random nets pool to nearly the same logit for every input, so the last feature map

@@ -37,7 +37,7 @@ def test_unwritable_workdir_is_one_clear_line(tmp_path):
 
 
 def test_workdir_of_another_config_is_refused(tmp_path, frames_npz):
-  args = npz_overrides(frames_npz, total_steps=10)
+  args = npz_overrides(frames_npz, total_steps=2)
   run_main(tmp_path, *args)
   proc = run_main(tmp_path, *args, "--config.optimizer.learning_rate=0.5", check=False)
   assert proc.returncode == 2

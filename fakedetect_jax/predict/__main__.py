@@ -31,19 +31,8 @@ VIDEO_EXTENSIONS = {
 
 def find_videos(inputs):
   """Files named on the command line as given; folders: their video files, sorted, recursively."""
-  out = []
-  for item in inputs:
-    if os.path.isdir(item):
-      for root, dirs, files in os.walk(item):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out += [
-            os.path.join(root, f)
-            for f in sorted(files)
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
-        ]
-    else:
-      out.append(item)  # a missing or bad file is reported by the decoder, with its name
-  return out
+  from fakedetect_jax.predict.files import find_files
+  return find_files(inputs, VIDEO_EXTENSIONS)
 
 
 @contextlib.contextmanager

@@ -13,25 +13,14 @@ import cv2
 import numpy as np
 
 from fakedetect_jax.input import views
+from fakedetect_jax.predict.files import find_files
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 def find_images(inputs):
   """Files as given; folders: their image files, sorted, recursively."""
-  out = []
-  for item in inputs:
-    if os.path.isdir(item):
-      for root, dirs, files in os.walk(item):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out += [
-            os.path.join(root, f)
-            for f in sorted(files)
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
-        ]
-    else:
-      out.append(item)
-  return out
+  return find_files(inputs, IMAGE_EXTENSIONS)
 
 
 def _imported_from_deepfakebench(workdir):
