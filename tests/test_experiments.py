@@ -165,36 +165,6 @@ def test_audio_visual_tiny_on_replica_and_embedded(study_env, tmp_path):
     assert all(math.isfinite(v) for r in body for v in numbers(r[1:])), body
 
 
-def test_synthetic_fusion_tiny_reports_and_saves_the_fused_detector(study_env, tmp_path):
-  """The fusion study's report step (fusions fitted on stored rows) and its finish step (the
-  fused detector) on synthetic_av/tiny, with runlocal branches."""
-  import json
-  rc, out = run_study(study_env, "experiments/studies/synthetic_fusion.py:preset=proof", tmp_path)
-  assert rc == 0, out[-3000:]
-  assert "5 of 5 runs finished" in out and f"{tmp_path / 'detector'}" in out
-  results = json.loads((tmp_path / "report" / "results.json").read_text())
-  assert set(results["branches"]) == {"spatial", "temporal", "lipsync", "audio"}
-  assert set(results["fusion"]) == {"mean", "max", "logistic", "mlp"}
-  assert "| fusion mlp |" in (tmp_path / "report" / "results.md").read_text()
-  scores = json.loads((tmp_path / "report" / "test_scores.json").read_text())
-  assert len(scores) == 16 and all("fusion_logistic" in v for v in scores.values())
-  rows = {
-      r["run"]: r
-      for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))
-      if r["eval"] == "test"
-  }
-  assert rows["spatial"]["data_config"] == "tiny"  # runlocal's data, not proof_clips
-  assert rows["temporal"]["config"] == "fusion.py:branch=temporal,preset=proof"
-  detector = json.loads((tmp_path / "detector" / "fusion.json").read_text())
-  assert detector["branches"] == ["spatial", "temporal", "lipsync", "audio"]
-  assert detector["fusion"]["method"] == "logistic" and detector["media"]["num_frames"] == 4
-  # The report again from the stored rows alone: the same numbers.
-  os.remove(tmp_path / "report" / "results.json")
-  rc, out = studies(study_env[0], "report", str(tmp_path))
-  assert rc == 0, out
-  assert json.loads((tmp_path / "report" / "results.json").read_text()) == results
-
-
 CONFIG_FILES = [
     "audio.py", "efficientnet.py:variant=b0", "fusion.py:branch=lipsync",
     "fusion.py:branch=spatial,preset=proof", "inception_resnet_v2.py", "lipsync.py",

@@ -63,6 +63,16 @@ def test_learned_fusion_beats_every_single_branch(proof):
   detector = json.loads((workdir / "detector" / "fusion.json").read_text())
   assert set(detector["branches"]) == set(OWN_FAKE) and detector["fusion"]["method"] == "logistic"
   assert {p.name for p in (workdir / "detector" / "branches").iterdir()} == set(OWN_FAKE)
+  # The report again from the stored rows alone (fusions refitted on them): the same numbers.
+  os.remove(workdir / "report" / "results.json")
+  proc = subprocess.run([sys.executable, "-m", "fakedetect_jax.studies", "report",
+                         str(workdir)],
+                        cwd=REPO,
+                        capture_output=True,
+                        text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert json.loads((workdir / "report" / "results.json").read_text()) == results
 
 
 def test_predict_runs_the_fused_detector_on_video_files(proof, tmp_path):
