@@ -25,6 +25,18 @@ DFB_COLUMNS = (("frame_auc", "frame AUC"), ("frame_eer", "frame EER (nearest ROC
 BOOTSTRAP = dict(n=1000, seed=0, level=0.95)
 
 
+def _videos(frame_scores, frame_labels, video_index, strategy):
+  """The inputs as arrays, plus (videos, their scores by `strategy`, their labels, the row of
+  each video's first frame)."""
+  frame_scores = np.asarray(frame_scores, np.float64)
+  frame_labels = np.asarray(frame_labels).astype(np.int64)
+  video_index = np.asarray(video_index)
+  videos, vscores = video_scores(frame_scores, video_index, strategy)
+  first = {v: i for i, v in reversed(list(enumerate(video_index)))}
+  rows = np.array([first[v] for v in videos], np.int64)
+  return frame_scores, frame_labels, video_index, videos, vscores, frame_labels[rows], rows
+
+
 def evaluate_scores(frame_scores,
                     frame_labels,
                     video_index,
@@ -47,12 +59,8 @@ def evaluate_scores(frame_scores,
     unless prefixed frame_ (eer: interpolated; video_eer and video_ap repeat eer and ap under
     names that say their level); 'deepfakebench': evaluate/deepfakebench.py's block.
   """
-  frame_scores = np.asarray(frame_scores, np.float64)
-  frame_labels = np.asarray(frame_labels).astype(np.int64)
-  video_index = np.asarray(video_index)
-  videos, vscores = video_scores(frame_scores, video_index, strategy)
-  first = {v: i for i, v in reversed(list(enumerate(video_index)))}
-  vlabels = frame_labels[[first[v] for v in videos]]
+  frame_scores, frame_labels, video_index, videos, vscores, vlabels, first_rows = _videos(
+      frame_scores, frame_labels, video_index, strategy)
   s = metrics.summary(vlabels, vscores, threshold)
   out = {
       "frame_auc": metrics.auc(frame_labels, frame_scores),
@@ -67,7 +75,7 @@ def evaluate_scores(frame_scores,
   }
   if methods is not None:
     methods = np.asarray(methods).astype(str)
-    vmethods = methods[[first[v] for v in videos]]
+    vmethods = methods[first_rows]
     fakes = sorted(set(vmethods[vlabels == 1]))
     if fakes:
       out["per_method"] = {}
@@ -110,18 +118,14 @@ def auc_intervals(frame_scores,
   seeds can be drawn later (the draws depend on the videos only: runs on the same videos pair
   up), 'auc_ci_method': how they were drawn}.
   """
-  frame_scores = np.asarray(frame_scores, np.float64)
-  frame_labels = np.asarray(frame_labels).astype(np.int64)
-  video_index = np.asarray(video_index)
-  videos, vscores = video_scores(frame_scores, video_index, strategy)
-  first = {v: i for i, v in reversed(list(enumerate(video_index)))}
-  vlabels = frame_labels[[first[v] for v in videos]]
+  frame_scores, frame_labels, video_index, videos, vscores, vlabels, first_rows = _videos(
+      frame_scores, frame_labels, video_index, strategy)
   every_f, every_v = np.ones(frame_scores.size, bool), np.ones(videos.size, bool)
   reps = _subset_intervals(frame_scores, frame_labels, video_index, vscores, vlabels, every_f,
                            every_v, n, seed)
   if methods is not None:
     methods = np.asarray(methods).astype(str)
-    vmethods = methods[[first[v] for v in videos]]
+    vmethods = methods[first_rows]
     fakes = sorted(set(vmethods[vlabels == 1]))
     if fakes:
       reps["per_method"] = {

@@ -7,9 +7,9 @@
                              threshold; nothing was calibrated here)
     RUN/imported.json        where the weights came from: file, sha256, detector, source
 
-Nothing here trains: `python -m fakedetect_jax.main` on this workdir would refuse it (its
-config hash is written, so a resumed run with another config stops), and fine-tuning an
-imported detector is `init_from=RUN` in a training config.
+Nothing here trains. Its config hash is written, so `python -m fakedetect_jax.main` with another
+config refuses this workdir; fine-tuning an imported detector is `init_from=RUN` in a training
+config with a workdir of its own.
 """
 import dataclasses
 import hashlib

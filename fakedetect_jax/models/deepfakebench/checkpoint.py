@@ -83,7 +83,8 @@ class Mapper:
         _flatten({k: abstract[k] for k in ("params", "batch_stats") if k in abstract}))
     self.out, self.read = {}, set()
 
-  def _fail(self, text):
+  def fail(self, text):
+    """Raises the one-line CheckpointError naming the file (for the mapping functions too)."""
     raise CheckpointError(f"{self.path}: {text} (is it a DeepfakeBench {self.detector} "
                           f"checkpoint?)")
 
@@ -92,7 +93,7 @@ class Mapper:
 
   def tensor(self, key):
     if key not in self.tensors:
-      self._fail(f"no tensor {key!r}, which the {self.detector} detector has")
+      self.fail(f"no tensor {key!r}, which the {self.detector} detector has")
     self.read.add(key)
     return self.tensors[key]
 
@@ -104,7 +105,7 @@ class Mapper:
       raise KeyError(f"mapping error: {flax_path!r} set twice (second from {key!r})")
     want = tuple(self.target[flax_path].shape)
     if tuple(value.shape) != want:
-      self._fail(
+      self.fail(
           f"{key!r} has shape {tuple(self.tensors[key].shape) if key in self.tensors else value.shape}, "
           f"which does not fit {flax_path} {want}")
     self.out[flax_path] = np.asarray(value, np.float32)
@@ -114,7 +115,7 @@ class Mapper:
     A conv without bias in the checkpoint gets a zero bias where our module has one."""
     w = self.tensor(key + ".weight")
     if w.ndim != 4:
-      self._fail(f"{key + '.weight'!r} has shape {w.shape}, expected a conv kernel [O, I, kh, kw]")
+      self.fail(f"{key + '.weight'!r} has shape {w.shape}, expected a conv kernel [O, I, kh, kw]")
     self.put(f"params/{module}/kernel", w.transpose(2, 3, 1, 0), key + ".weight")
     bias_path = f"params/{module}/bias"
     if self.has(key + ".bias"):
@@ -127,7 +128,7 @@ class Mapper:
     (e.g. one permuted to our flatten order)."""
     w = self.tensor(key + ".weight") if weight is None else weight
     if w.ndim != 2:
-      self._fail(f"{key + '.weight'!r} has shape {w.shape}, expected a linear layer [out, in]")
+      self.fail(f"{key + '.weight'!r} has shape {w.shape}, expected a linear layer [out, in]")
     self.put(f"params/{module}/kernel", w.T, key + ".weight")
     if self.has(key + ".bias"):
       self.put(f"params/{module}/bias", self.tensor(key + ".bias"), key + ".bias")
@@ -137,7 +138,7 @@ class Mapper:
     softmax(z)[:, 1] = sigmoid(z1 - z0), so the logit is row 1 minus row 0."""
     w, b = self.tensor(key + ".weight"), self.tensor(key + ".bias")
     if w.ndim != 2 or w.shape[0] != 2:
-      self._fail(f"{key + '.weight'!r} has shape {w.shape}, expected a 2-class head [2, C]")
+      self.fail(f"{key + '.weight'!r} has shape {w.shape}, expected a 2-class head [2, C]")
     self.put(f"params/{module}/kernel", (w[1] - w[0])[:, None], key + ".weight")
     self.put(f"params/{module}/bias", (b[1:] - b[:1]), key + ".bias")
 
@@ -165,8 +166,8 @@ class Mapper:
             k == p or k.startswith(p + ".") for p in unused_prefixes)
     ]
     if extra:
-      self._fail(f"{extra[0]!r} does not fit the {self.detector} detector (first of "
-                 f"{len(extra)} tensors it does not have)")
+      self.fail(f"{extra[0]!r} does not fit the {self.detector} detector (first of "
+                f"{len(extra)} tensors it does not have)")
     tree = {}
     for p, v in self.out.items():
       *parents, leaf = p.split("/")

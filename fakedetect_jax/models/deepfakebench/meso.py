@@ -13,7 +13,7 @@ def _fc1_in_our_order(mapper, key, channels=16):
   w = mapper.tensor(key + ".weight")  # [16, C * H * W], channel-major
   side = int(round((w.shape[1] / channels)**0.5))
   if channels * side * side != w.shape[1]:
-    mapper._fail(f"{key + '.weight'!r} has shape {w.shape}: not 16 x 16*h*w features")
+    mapper.fail(f"{key + '.weight'!r} has shape {w.shape}: not 16 x 16*h*w features")
   return w.reshape(w.shape[0], channels, side, side).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
 
 

@@ -82,7 +82,7 @@ def fill_spsl(m):
 def _fixed(m, key, want):
   got = m.tensor(key)
   if got.shape != want.shape or not np.allclose(got, want, atol=1e-6):
-    m._fail(f"{key!r} is not the fixed SRM filter bank of shape {want.shape}")
+    m.fail(f"{key!r} is not the fixed SRM filter bank of shape {want.shape}")
 
 
 def fill_srm(m):
