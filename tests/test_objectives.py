@@ -138,7 +138,7 @@ def weighted_squared_error():
   a two-column score."""
 
   def loss(model, variables, inputs, labels, rng, weights):
-    logits, batch_stats = objectives.apply_train(model, variables, inputs, rng)
+    logits, batch_stats, _ = objectives.apply_train(model, variables, inputs, rng)
     p = jax.nn.sigmoid(logits)
     return weights * (p - labels)**2, jax.numpy.sum((p > 0.5) == (labels > 0)), batch_stats
 

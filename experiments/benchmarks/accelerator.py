@@ -176,7 +176,7 @@ def benchmark(name, args, peak, peak_source, model_fields):
   mesh = state_lib.make_mesh()
   rep, data = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
   total = args.warmup + args.steps
-  tx = state_lib.make_optimizer(config.optimizer, total)
+  tx = state_lib.make_optimizer(config.optimizer, total, state_lib.trainable_pattern(config))
   example = views.model_arg(source.example_inputs(), view)
   t = time.perf_counter()
   state = jax.jit(

@@ -77,7 +77,7 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
   config.compute_dtype = dtype
   mesh = state_lib.make_mesh()
   model = models.get_model(name, dtype=jnp.dtype(dtype))
-  tx = state_lib.make_optimizer(config.optimizer, 1000)
+  tx = state_lib.make_optimizer(config.optimizer, 1000, state_lib.trainable_pattern(config))
   rep, data = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
   rng = np.random.default_rng(0)
   n = 4 * batch

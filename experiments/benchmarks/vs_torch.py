@@ -279,7 +279,7 @@ def flax_runner(name, batch, size, dtype="float32", seed=0):
   config.optimizer.schedule = "constant"
   mesh = state_lib.make_mesh()
   model = models.get_model(name, dtype=jnp.dtype(dtype))
-  tx = state_lib.make_optimizer(config.optimizer, 1000)
+  tx = state_lib.make_optimizer(config.optimizer, 1000, state_lib.trainable_pattern(config))
   rep, data = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
   state = jax.jit(lambda: state_lib.create_state(model, tx, size, seed), out_shardings=rep)()
   rng = np.random.default_rng(seed)

@@ -7,7 +7,8 @@ python -m fakedetect_jax.models convert vit_s16 model.safetensors weights/vit_s1
 python -m fakedetect_jax.models import-deepfakebench ckpt_best.pth --detector=xception --out=RUN
 
 `summary` prints parameters per top-level layer (shapes only: nothing is computed); its last
-line is `trainable_params: N`. `convert` turns Keras Applications or timm weights into the .npz
+lines are `total_params: N` and `trainable_params: N` (frozen parts, e.g. univfd's CLIP tower,
+count in the first only). `convert` turns Keras Applications or timm weights into the .npz
 that configs take as pretrained= (docs/pretrained.md), for the models whose spec lists that
 source among its converters (models.REGISTRY). Both take frame models; the default size is the
 model's spec's default_size. `import-deepfakebench` turns a released DeepfakeBench detector
@@ -37,13 +38,20 @@ def count(tree):
 
 
 def summary(name, size):
+  """Parameters per top-level layer; the last two lines are `total_params: N` (every parameter,
+  frozen ones included; batch-norm statistics are not parameters and have their own line) and
+  `trainable_params: N` (what the optimizer updates: the spec's `trainable` pattern)."""
   v = abstract_variables(name, size)
   params, stats = v["params"], v.get("batch_stats", {})
-  lines = [f"model: {name}  input: {size}x{size}x3", f"{'layer':40s} {'params':>12s}"]
+  trainable = models.registry.Partition(models.spec(name).trainable).trainable(params)
+  lines = [
+      f"model: {name}  input: {size}x{size}x3", f"{'layer':40s} {'params':>12s} {'trainable':>12s}"
+  ]
   for layer, tree in params.items():
-    lines.append(f"{layer:40s} {count(tree):12,d}")
-  lines.append(f"non_trainable_params: {count(stats)}  (batch-norm running mean/var)")
-  lines.append(f"trainable_params: {count(params)}")
+    lines.append(f"{layer:40s} {count(tree):12,d} {count(trainable.get(layer, {})):12,d}")
+  lines.append(f"batch_norm_statistics: {count(stats)}  (running mean/var, not parameters)")
+  lines.append(f"total_params: {count(params)}")
+  lines.append(f"trainable_params: {count(trainable)}")
   return "\n".join(lines)
 
 

@@ -10,17 +10,19 @@ and the tests read everything else from its spec:
 `from_config(config)` is the one place a run's model is built from its config.
 """
 import dataclasses
+import re
 import types
 from collections.abc import Callable, Mapping
 from typing import Optional
 
 import jax.numpy as jnp
+from flax import traverse_util
 
 from fakedetect_jax.errors import ConfigError
 
 VIEWS = ("frames", "clips", "av", "audio")  # input/views.py
 EXPLAINERS = ("gradcam", "rollout")  # fakedetect_jax.explain, predict
-CONVERTERS = ("keras", "timm")  # keras_convert.py, timm_convert.py
+CONVERTERS = ("keras", "timm", "clip")  # keras_convert.py, timm_convert.py, clip_convert.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +43,15 @@ class ModelSpec:
                 {'keras': {'app': Keras Applications class, 'prefixes': where the network
                 lands in the Flax tree (default: the root)}} or {'timm': {'layout': 'resnext' |
                 'vit', timm's key naming}}. `tuple(spec.converters)` is e.g. ('keras',).
+                {'clip': {'prefix': where the CLIP tower lands, 'adapt': optional function
+                of the converted variables, e.g. Effort's SVD split}} (Hugging Face
+                transformers or open_clip checkpoints).
   bench_size    input pixels of experiments/benchmarks/train.py (0: default_size).
   bench_batch   global batch of the benchmarks.
+  trainable     None: every parameter trains; else a regular expression over parameter paths
+                ('tower/encoder/blocks_0/attn/q_proj/kernel'): only the parameters it matches
+                (re.search) train, the rest are frozen, with no gradient and no optimizer
+                state (train/state.py), counted by `summary` in total_params only.
   """
   cls: Callable
   default_size: int = 224
@@ -52,6 +61,7 @@ class ModelSpec:
   converters: Mapping = dataclasses.field(default_factory=dict)
   bench_size: int = 0
   bench_batch: int = 8
+  trainable: Optional[str] = None
 
   def __post_init__(self):
     object.__setattr__(
@@ -87,6 +97,11 @@ def register(name, spec):
   unknown = sorted(set(spec.converters) - set(CONVERTERS))
   if unknown:
     problems.append(f"converters {unknown}: known ones are {', '.join(CONVERTERS)}")
+  if spec.trainable is not None:
+    try:
+      re.compile(spec.trainable)
+    except re.error as e:
+      problems.append(f"trainable {spec.trainable!r} is not a regular expression ({e})")
   if problems:
     raise ConfigError(f"cannot register model {name!r}: " + "; ".join(problems))
   REGISTRY[name] = spec
@@ -129,3 +144,36 @@ def from_config(config):
 def _tuples(value):
   # A config read back from config.json holds lists where the config file had tuples.
   return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class Partition:
+  """The trainable and frozen parts of a params tree, by a pattern over '/'-joined paths
+  (re.search; None: everything trains)."""
+
+  def __init__(self, trainable: Optional[str] = None):
+    self.pattern = trainable
+    self._re = re.compile(trainable) if trainable is not None else None
+
+  def trains(self, path):
+    return self._re is None or bool(self._re.search("/".join(path)))
+
+  def split(self, params):
+    """(trainable, frozen) nested dicts; a tree already holding only trainable leaves comes
+    back as (itself, {})."""
+    if self._re is None:
+      return params, {}
+    flat = traverse_util.flatten_dict(dict(params))
+    parts = ({}, {})
+    for path, leaf in flat.items():
+      parts[0 if self.trains(path) else 1][path] = leaf
+    return tuple(traverse_util.unflatten_dict(p) for p in parts)
+
+  def trainable(self, params):
+    return self.split(params)[0]
+
+  def merge(self, trainable, frozen):
+    if self._re is None:
+      return trainable
+    flat = traverse_util.flatten_dict(dict(frozen))
+    flat.update(traverse_util.flatten_dict(dict(trainable)))
+    return traverse_util.unflatten_dict(flat)

@@ -104,7 +104,7 @@ class Detector:
   def _restore(self):
     from fakedetect_jax.train import checkpoints, state as state_lib
     c = self.config
-    tx = state_lib.make_optimizer(c.optimizer, c.total_steps)
+    tx = state_lib.optimizer(c)
     # Shapes only (no init computation, no compilation), placed on one device: predict does
     # not need the training mesh, and the checkpoint reshards into this on restore.
     one = jax.sharding.SingleDeviceSharding(jax.devices()[0])

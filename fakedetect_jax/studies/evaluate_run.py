@@ -41,7 +41,7 @@ def restore_best(config, workdir, example):
   """(model, best state, mesh, checkpoint step) of a finished run (checkpoints.restore_best)."""
   mesh = state_lib.make_mesh()
   model = models.from_config(config)
-  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  tx = state_lib.optimizer(config)
   state = jax.jit(
       lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed, example),
       out_shardings=state_lib.replicated(mesh))()

@@ -185,7 +185,7 @@ def evaluate_run(workdir, evals):
   first = eval_fields(next(iter(evals.values())))
   _, source = open_eval_source(config, first)
   example = views.model_arg(source.example_inputs(), source.view)
-  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  tx = state_lib.optimizer(config)
   state = jax.jit(
       lambda: state_lib.create_state(model, tx, config.data.image_size, config.seed, example),
       out_shardings=state_lib.replicated(mesh))()

@@ -118,7 +118,7 @@ def train_and_evaluate(config, workdir):
   check_config(config, mesh.size)
   prepare_workdir(config, workdir)
   model = models.from_config(config)
-  tx = state_lib.make_optimizer(config.optimizer, config.total_steps)
+  tx = state_lib.optimizer(config)
   schedule = state_lib.make_schedule(config.optimizer, config.total_steps)
   rep, data_sharding = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
 

@@ -56,18 +56,28 @@ def model_input(inputs, view):
 
 
 def apply_train(model, variables, inputs, rng, method=None):
-  """model.apply in training mode: (output, 'batch_stats' after this forward pass)."""
+  """model.apply in training mode: (output, 'batch_stats' after this forward pass, the sum of
+  the scalar regularisers the model sowed into its 'losses' collection (0 if none; e.g.
+  Effort's orthogonality and singular-value terms, already weighted)). Objectives add the
+  regulariser to every example's loss, so the step's mean counts it once."""
   out, updates = model.apply(
-      variables, inputs, train=True, rngs={"dropout": rng}, mutable=["batch_stats"], method=method)
-  return out, updates.get("batch_stats", variables["batch_stats"])
+      variables,
+      inputs,
+      train=True,
+      rngs={"dropout": rng},
+      mutable=["batch_stats", "losses"],
+      method=method)
+  sown = jax.tree.leaves(updates.get("losses", {}))
+  regularizer = sum((jnp.sum(x).astype(jnp.float32) for x in sown), jnp.float32(0.0))
+  return out, updates.get("batch_stats", variables["batch_stats"]), regularizer
 
 
 # classify: one fake logit per row, sigmoid cross-entropy; score = sigmoid.
 
 
 def _classify_loss(model, variables, inputs, labels, rng):
-  logits, batch_stats = apply_train(model, variables, inputs, rng)
-  losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32))
+  logits, batch_stats, reg = apply_train(model, variables, inputs, rng)
+  losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)) + reg
   return losses, jnp.sum((logits > 0) == (labels > 0)), batch_stats
 
 
@@ -86,9 +96,9 @@ def sync_target(logits):
 
 def _sync_loss(model, variables, inputs, labels, rng):
   del labels  # the target is the centre offset whatever the row's label
-  logits, batch_stats = apply_train(model, variables, inputs, rng, method="sync_logits")
+  logits, batch_stats, reg = apply_train(model, variables, inputs, rng, method="sync_logits")
   target = jnp.full(logits.shape[:1], sync_target(logits))
-  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), target)
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), target) + reg
   return losses, jnp.sum(jnp.argmax(logits, -1) == target), batch_stats
 
 

@@ -11,7 +11,7 @@ import optax
 
 from fakedetect_jax.errors import ConfigError
 from fakedetect_jax.train import objectives
-from fakedetect_jax.train.state import batch_sharding, replicated
+from fakedetect_jax.train.state import Partition, batch_sharding, replicated, trainable_pattern
 
 
 def preprocess(images, dtype=jnp.float32):
@@ -69,9 +69,12 @@ def make_train_step(model, tx, config, mesh):
   accum = config.grad_accum_steps
   dtype = jnp.dtype(config.compute_dtype)
   objective = objectives.get(config.get("objective", "classify"))
+  # Gradients of the trainable part only (the spec's pattern): frozen weights get none, so
+  # they are neither all-reduced nor seen by the optimizer (train/state.py).
+  partition = Partition(trainable_pattern(config))
 
-  def loss_fn(params, batch_stats, inputs, labels, extras, rng):
-    variables = {"params": params, "batch_stats": batch_stats}
+  def loss_fn(trainable, frozen, batch_stats, inputs, labels, extras, rng):
+    variables = {"params": partition.merge(trainable, frozen), "batch_stats": batch_stats}
     losses, correct, batch_stats = objective.loss(model, variables, inputs, labels, rng, **extras)
     return jnp.mean(losses), (batch_stats, correct)
 
@@ -92,17 +95,18 @@ def make_train_step(model, tx, config, mesh):
     micro = lambda x, i: jax.tree.map(lambda a: a.reshape((-1, accum) + a.shape[1:])[:, i], x)
     # Micro-batches as straight-line code, not lax.scan: XLA:CPU runs a conv net's backward
     # pass several times slower inside a while-loop body.
+    trainable, frozen = partition.split(state.params)
     grads, batch_stats, losses, correct = None, state.batch_stats, [], []
     for i in range(accum):
       (loss, (batch_stats, n_correct)), g = jax.value_and_grad(
-          loss_fn, has_aux=True)(state.params, batch_stats, micro(inputs, i), micro(labels, i),
+          loss_fn, has_aux=True)(trainable, frozen, batch_stats, micro(inputs, i), micro(labels, i),
                                  micro(extras, i), jax.random.fold_in(rng, 2 + i))
       grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
       losses.append(loss)
       correct.append(n_correct)
     grads = jax.tree.map(lambda g: g / accum, grads)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    updates, opt_state = tx.update(grads, state.opt_state, trainable)
+    params = partition.merge(optax.apply_updates(trainable, updates), frozen)
     new_state = state.replace(
         step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
     loss = jnp.mean(jnp.stack(losses))
