@@ -80,7 +80,8 @@ class ClipBlock(nn.Module):
 
 
 class ClipTower(nn.Module):
-  """[-1, 1] images [B, H, W, 3] -> (pooled [B, width], image embedding [B, embed_dim])."""
+  """[-1, 1] images [B, H, W, 3] -> (pooled [B, width], image embedding [B, embed_dim]); with
+  project=False there is no `proj` (Effort reads the pooled token) and the embedding is None."""
   variant: str = "b16"
   width: int = 0  # overrides of the variant (tests use tiny towers)
   depth: int = 0
@@ -89,6 +90,7 @@ class ClipTower(nn.Module):
   embed_dim: int = 0
   projection: Callable = nn.Dense
   dtype: jnp.dtype = jnp.float32
+  project: bool = True
 
   def dims(self):
     width, depth, heads, patch, embed = VARIANTS[self.variant]
@@ -117,6 +119,8 @@ class ClipTower(nn.Module):
     x = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="ln_pre")(x)
     x = Blocks(depth, heads, self.projection, self.dtype, name="encoder")(x)
     pooled = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="ln_post")(x[:, 0])
+    if not self.project:
+      return pooled, None
     return pooled, nn.Dense(embed, use_bias=False, dtype=self.dtype, name="proj")(pooled)
 
 
@@ -157,6 +161,7 @@ class ClipDetector(nn.Module):
         self.embed_dim,
         projection or self.projection,
         self.dtype,
+        project=self.features == "embedding",
         name="tower")
 
   @nn.compact

@@ -92,6 +92,6 @@ def load(path, name, model_kwargs=None):
 
 
 # The families register their detectors on import.
-from fakedetect_jax.models.deepfakebench import efficientnet, meso, xception  # noqa: E402,F401
+from fakedetect_jax.models.deepfakebench import clip, efficientnet, meso, xception  # noqa: E402,F401
 
 __all__ = ["CheckpointError", "DETECTORS", "Detector", "get", "load", "names", "register"]
