@@ -98,7 +98,9 @@ def test_leaderboard_tiny_on_replicas(study_env, tmp_path):
   _, *published = read_csv(tmp_path / "report" / "leaderboard_published.csv")
   xception = {r[0]: r for r in published}["Xception"]
   assert xception[2] == "frame AUC" and xception[4] == "0.7365" and xception[5] == "0.8163"
-  assert len(published) == 15  # every detector of DeepfakeBench's table
+  assert len(published) == 15 + 3  # every detector of DeepfakeBench's table, then recent ones
+  effort = {r[0]: r for r in published}["Effort"]
+  assert effort[1:5] == ["effort", "video-level AUC", "-", "0.956"]
   rows = [r for r in csv.DictReader(open(tmp_path / "report" / "rows.csv"))]
   ours = {r["eval"]: r for r in rows if r["run"] == "meso4-s0"}
   assert set(ours) == {"ffpp_c23", "celeb_df_v2", "dfd", "dfdc", "dfdc_preview"}

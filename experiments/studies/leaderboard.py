@@ -11,13 +11,13 @@ Arguments (also as `leaderboard.py:pretrained_dir=...,allow_scratch=true`):
   allow_scratch      without its file, train that model from scratch anyway; its rows say
                      'scratch' in every table. Without this flag a missing file stops the study.
   deepfakebench_dir  DeepfakeBench's released checkpoints, DIR/<detector>_best.pth (its names:
-                     meso4, meso4Inception, xception, efficientnetb4, spsl, srm, ucf; rename
+                     meso4, meso4Inception, xception, efficientnetb4, spsl, srm, ucf, effort; rename
                      the release's files so): each is imported (models/deepfakebench) and
                      evaluated on our prepared test sets, "their weights, our pipeline".
 
 Protocol (the one of the published cross-dataset tables trained on FF++, DeepfakeBench's
 among them): train on FF++ c23 (the builders' default media: 32 evenly spaced frames per video,
-face box x1.3, 256 px), select on FF++ validation, test on FF++ c23, Celeb-DF v2, DFD, DFDC and
+face box x1.3, 256 px; the CLIP-based detectors at their towers' 224 px), select on FF++ validation, test on FF++ c23, Celeb-DF v2, DFD, DFDC and
 DFDC preview; frame AUC, video AUC (the run's eval.video_strategy over frame scores: the mean by
 default), video EER (interpolated) and video AP; SEEDS seeds each (mean ± std, AUCs with the 95%
 bootstrap interval of the seed mean over resampled test videos, studies/report.py); and
@@ -30,8 +30,11 @@ DeepfakeBench's own crops are `FAKEDETECT_MEDIA=protocol=deepfakebench` when bui
 Writes W/report/leaderboard.{md,csv} (one row per model, weights and test set: ours beside the
 published number and its source, then DeepfakeBench's metrics; the `weights` column says
 imagenet / scratch / none (MesoNets: no ImageNet weights, as published) / deepfakebench
-(imported)), leaderboard_frame_auc.{md,csv} (models x test sets, frame AUC) and
-leaderboard_published.{md,csv} (every detector of DeepfakeBench's table, its level named).
+(imported), clip (from OpenAI's CLIP tower: univfd, clip_finetune, effort)),
+leaderboard_frame_auc.{md,csv} (models x test sets, frame AUC, the published frame AUC beside)
+and leaderboard_published.{md,csv} (every detector of DeepfakeBench's table, then Effort,
+Forensics Adapter and LSDA from their papers, each with its level: DeepfakeBench's and LSDA's
+are frame-level, Effort's and Forensics Adapter's video-level).
 DFD here is the test split of the builder's actor split, DFDC the official test set: published
 numbers evaluate DFD as a whole, so those cells compare close but not identical sets.
 """
@@ -75,10 +78,22 @@ MODELS = (
     # DeepfakeBench starts SPSL from Xception's weights with the first conv averaged over RGB
     # and repeated for the phase channel; no converter does that here yet: always scratch.
     ("spsl", "spsl", "spsl.py", ""),
+    # DeepfakeBench's F3Net starts from Xception's ImageNet weights with a 12-channel first
+    # conv: no converter does that here yet either.
+    ("f3net", "f3net", "f3net.py", ""),
+    # CLIP towers: OpenAI's weights (docs/pretrained.md, `convert <model> <CLIP checkpoint>`).
+    ("univfd", "univfd", "clip.py:variant=univfd", "univfd_clip_l14.npz"),
+    ("clip_finetune", "clip_finetune", "clip.py:variant=finetune", "clip_finetune_clip_l14.npz"),
+    ("effort", "effort", "effort.py", "effort_clip_l14.npz"),
 )
+# The weights' kind in the `weights` column when the file is there (default: imagenet), and the
+# input size of the models not trained at SIZE (CLIP towers at their own 224 px, as published).
+WEIGHTS_KIND = {"univfd": "clip", "clip_finetune": "clip", "effort": "clip"}
+NATIVE_SIZE = {"univfd": 224, "clip_finetune": 224, "effort": 224}
 # DeepfakeBench detectors importable here: (its name, our table name).
 IMPORTED = (("meso4", "meso4"), ("meso4Inception", "mesoinception4"), ("xception", "xception"),
-            ("efficientnetb4", "efficientnet_b4"), ("spsl", "spsl"), ("srm", "srm"), ("ucf", "ucf"))
+            ("efficientnetb4", "efficientnet_b4"), ("spsl", "spsl"), ("srm", "srm"), ("ucf", "ucf"),
+            ("effort", "effort"))
 
 DEEPFAKEBENCH = ("DeepfakeBench README results table (cited from Yan et al., NeurIPS 2023 "
                  "Datasets & Benchmarks): frame-level AUC, trained on FF++ c23")
@@ -98,14 +113,29 @@ PUBLISHED_TABLE = (
     ("CORE", None, (0.9638, 0.7428, 0.8018, 0.7049, 0.7341)),
     ("Recce", None, (0.9621, 0.7319, 0.8119, 0.7133, 0.7419)),
     ("UCF", "ucf", (0.9705, 0.7527, 0.8074, 0.7191, 0.7594)),
-    ("F3Net", None, (0.9635, 0.7352, 0.7975, 0.7021, 0.7354)),
+    ("F3Net", "f3net", (0.9635, 0.7352, 0.7975, 0.7021, 0.7354)),
     ("SPSL", "spsl", (0.9610, 0.7650, 0.8122, 0.7040, 0.7408)),
     ("SRM", "srm", (0.9576, 0.7552, 0.8120, 0.6995, 0.7408)),
 )
+# Today's CLIP-based detectors, from their own papers and releases (trained on FF++ c23; None:
+# not reported): (name, our table name or None, level, AUCs on our five test sets, source).
+RECENT_TABLE = (
+    ("Effort", "effort", "video-level AUC", (None, 0.956, 0.965, 0.843, 0.909),
+     "Effort (Yan et al., ICML 2025), Effort-AIGI-Detection figs/deepfake_tab1.png"),
+    ("Forensics Adapter", None, "video-level AUC", (None, 0.957, None, 0.872, 0.929),
+     "Forensics Adapter (Cui et al., CVPR 2025), OUC-VAS/ForensicsAdapter README"),
+    ("LSDA", None, "frame-level AUC", (None, 0.830, None, None, None),
+     "LSDA (Yan et al., CVPR 2024)"),
+)
+# (our table name, evaluation name) -> (published AUC, its level, its source).
 PUBLISHED = {
-    (ours, name): (auc, DEEPFAKEBENCH) for _, ours, aucs in PUBLISHED_TABLE if ours
-    for (name, _, _, _), auc in zip(TESTS, aucs)
+    (ours, name): (auc, "frame-level AUC", DEEPFAKEBENCH) for _, ours, aucs in PUBLISHED_TABLE
+    if ours for (name, _, _, _), auc in zip(TESTS, aucs)
 }
+PUBLISHED.update({
+    (ours, name): (auc, level, source) for _, ours, level, aucs, source in RECENT_TABLE if ours
+    for (name, _, _, _), auc in zip(TESTS, aucs) if auc is not None
+})
 # DeepfakeBench's metrics of our runs (evaluate/deepfakebench.py), after the published columns.
 DFB_COLUMNS = (("frame_eer", "frame EER (DFB, nearest ROC point)"), ("frame_ap", "frame AP (DFB)"),
                ("frame_acc", "frame ACC (DFB, p > 0.5)"),
@@ -129,13 +159,14 @@ def runs(arg=None):
   out, missing = [], []
   for entry, model, config, weights_file in MODELS:
     sep = "," if ":" in config else ":"
-    config = f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={SIZE}"
+    size = NATIVE_SIZE.get(entry, SIZE)
+    config = f"{config}{sep}dataset={TRAIN[0]},data_config={TRAIN[1]},size={size}"
     weights, suffix = "none", ""
     if weights_file is not None:
       path = (
           os.path.join(a.pretrained_dir, weights_file) if a.pretrained_dir and weights_file else "")
       if path and os.path.exists(path):
-        weights, config = "imagenet", f"{config},pretrained={path}"
+        weights, config = WEIGHTS_KIND.get(entry, "imagenet"), f"{config},pretrained={path}"
       elif a.allow_scratch:
         weights, suffix = "scratch", "-scratch"
       else:
@@ -180,7 +211,7 @@ def report(rows, out_dir, arg=None):
   dfb = {m: tables.group(rows, keys, "deepfakebench." + m) for m, _ in DFB_COLUMNS}
   header = [
       "model", "weights", "test set", "frame AUC", "video AUC", "video EER (interp.)", "video AP",
-      "seeds", "published frame AUC", "source"
+      "seeds", "published AUC", "published level; source"
   ] + [name for _, name in DFB_COLUMNS]
   order = [m[0] for m in MODELS] + [e for _, e in IMPORTED if e not in [m[0] for m in MODELS]]
   seen = sorted({(r["entry"], r["weights"]) for r in rows},
@@ -191,17 +222,19 @@ def report(rows, out_dir, arg=None):
     for name, _, _, heading in TESTS:
       key = (entry, weights, name)
       ours = cells["frame_auc"].get(key)
-      published, source = PUBLISHED.get((entry, name), (None, ""))
-      body.append(
-          [entry, weights, heading] + [tables.fmt(cells[m].get(key)) for m in cells] +
-          [ours[2] if ours else 0, "-" if published is None else f"{published:.4f}", source] +
-          [tables.fmt(dfb[m].get(key)) for m, _ in DFB_COLUMNS])
-      wide_row.append(tables.fmt(ours) + ("" if published is None else f" ({published:.4f})"))
+      published, level, source = PUBLISHED.get((entry, name), (None, "", ""))
+      body.append([entry, weights, heading] + [tables.fmt(cells[m].get(key)) for m in cells] + [
+          ours[2] if ours else 0, "-" if published is None else f"{published:.4f}",
+          f"{level}; {source}" if source else ""
+      ] + [tables.fmt(dfb[m].get(key)) for m, _ in DFB_COLUMNS])
+      frame_level = published is not None and level.startswith("frame")
+      wide_row.append(tables.fmt(ours) + (f" ({published:.4f})" if frame_level else ""))
     wide.append(wide_row)
   tables.write_table(
       out_dir, "leaderboard", header, body,
       "Leaderboard: trained on FF++ c23, tested across datasets (mean ± std over seeds; AUCs "
-      "[95% bootstrap interval over test videos]; weights: imagenet = fine-tuned from ImageNet, "
+      "[95% bootstrap interval over test videos]; a published AUC is compared with ours of its "
+      "level; weights: imagenet = fine-tuned from ImageNet, clip = from OpenAI's CLIP tower, "
       "scratch = from scratch (not the published protocol), none = the model has no ImageNet "
       "weights, deepfakebench = DeepfakeBench's released checkpoint scored by our pipeline; DFB: "
       "DeepfakeBench's metric definitions)")
@@ -212,5 +245,8 @@ def report(rows, out_dir, arg=None):
       ["detector", "here as", "level"] + [t[3] for t in TESTS] + ["source"],
       [[name, ours or "-", "frame AUC"] + [f"{v:.4f}"
                                            for v in aucs] + [DEEPFAKEBENCH]
-       for name, ours, aucs in PUBLISHED_TABLE],
+       for name, ours, aucs in PUBLISHED_TABLE] +
+      [[name, ours or "-", level] + ["-" if v is None else f"{v:.3f}"
+                                     for v in aucs] + [source]
+       for name, ours, level, aucs, source in RECENT_TABLE],
       "Published numbers, trained on FF++ c23 (DFD: whole dataset, not our actor split)")
