@@ -32,6 +32,9 @@ INSTALL_REQUIRES = [
     "dlib-bin==20.0.1.post1",
     "matplotlib==3.11.2",
     "tqdm==4.70.1",
+    # Reading timm and Hugging Face / open_clip .safetensors weights (models/clip_convert.py,
+    # timm_convert.py): the format's own reader, bfloat16 files included.
+    "safetensors==0.8.0",
 ]
 
 setuptools.setup(
@@ -44,10 +47,14 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "cuda": ["jax[cuda12]==0.10.2"],
-        # torch: the tests' PyTorch references (DeepfakeBench checkpoint import, ...).
+        # torch: the tests' PyTorch references (DeepfakeBench checkpoint import, ...);
+        # transformers: tiny random CLIP towers as the reference of the CLIP converter. Not
+        # open_clip_torch: it needs torchvision, whose PyPI wheels are built against the CUDA
+        # torch (with the CPU torch `import torchvision` fails), so tests/test_clip_convert.py
+        # rebuilds open_clip's key layout in torch.
         "dev": [
             "pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0",
-            "yapf==0.43.0", "torch==2.13.0"
+            "yapf==0.43.0", "torch==2.13.0", "transformers==5.23.0"
         ],
         # Reading released PyTorch checkpoints (python -m fakedetect_jax.models
         # import-deepfakebench): torch.load(weights_only=True).

@@ -4,17 +4,22 @@ python -m fakedetect_jax.models                       # registered models, one a
 python -m fakedetect_jax.models summary xception [--size 299]
 python -m fakedetect_jax.models convert xception imagenet weights/xception_imagenet.npz
 python -m fakedetect_jax.models convert vit_s16 model.safetensors weights/vit_s16.npz
+python -m fakedetect_jax.models convert effort weights/clip-vit-large-patch14 weights/effort.npz
 python -m fakedetect_jax.models import-deepfakebench ckpt_best.pth --detector=xception --out=RUN
 
 `summary` prints parameters per top-level layer (shapes only: nothing is computed); its last
 lines are `total_params: N` and `trainable_params: N` (frozen parts, e.g. univfd's CLIP tower,
-count in the first only). `convert` turns Keras Applications or timm weights into the .npz
-that configs take as pretrained= (docs/pretrained.md), for the models whose spec lists that
-source among its converters (models.REGISTRY). Both take frame models; the default size is the
-model's spec's default_size. `import-deepfakebench` turns a released DeepfakeBench detector
-checkpoint (--detector: its name there, e.g. meso4, meso4Inception, xception, efficientnetb4,
-spsl, srm, ucf) into a run directory that evaluate, predict and serve take like a trained run
-(models/deepfakebench, train/imported.py).
+count in the first only). `convert` turns Keras Applications, timm or CLIP weights into
+the .npz that configs take as pretrained= (docs/pretrained.md), for the models whose spec lists
+that source among its converters (models.REGISTRY); the spec, not the file's extension, picks
+the converter: the CLIP models (clip_vit_b16, clip_vit_l14, univfd, clip_finetune, effort) take
+a Hugging Face transformers or open_clip checkpoint (.safetensors, .bin/.pt/.pth or a Hugging
+Face snapshot directory; models/clip_convert.py), the timm models a timm .safetensors, the Keras
+ones 'imagenet' or a Keras file. Both take frame models; the default size is the model's spec's
+default_size (--size: CLIP and ViT position embeddings are resized to it). `import-deepfakebench`
+turns a released DeepfakeBench detector checkpoint (--detector: its name there, e.g. meso4,
+meso4Inception, xception, efficientnetb4, spsl, srm, ucf) into a run directory that evaluate,
+predict and serve take like a trained run (models/deepfakebench, train/imported.py).
 """
 import argparse
 import sys
@@ -61,13 +66,15 @@ def main(argv=None):
   s = sub.add_parser("summary", help="parameters of one model")
   s.add_argument("name")
   s.add_argument("--size", type=int, help="input pixels (default: the model's own)")
-  c = sub.add_parser("convert", help="Keras/timm weights -> .npz")
+  c = sub.add_parser("convert", help="Keras/timm/CLIP weights -> .npz")
   c.add_argument("name")
   c.add_argument(
-      "source", help="'imagenet' (Keras download), .h5/.weights.h5/.keras or "
-      ".safetensors")
+      "source",
+      help="'imagenet' (Keras download), .h5/.weights.h5/.keras, a timm .safetensors, or for "
+      "the CLIP models a Hugging Face / open_clip checkpoint (.safetensors, .bin, .pt, .pth or "
+      "a Hugging Face snapshot directory)")
   c.add_argument("out", help="the .npz to write")
-  c.add_argument("--size", type=int, help="input pixels (ViT position embeddings)")
+  c.add_argument("--size", type=int, help="input pixels (ViT/CLIP position embeddings)")
   d = sub.add_parser("import-deepfakebench", help="a DeepfakeBench .pth -> a run directory")
   d.add_argument("checkpoint", help="the .pth DeepfakeBench saved (state dict)")
   d.add_argument("--detector", required=True, help="its DeepfakeBench detector name")
@@ -100,15 +107,19 @@ def main(argv=None):
   if args.command == "summary":
     print(summary(args.name, size))
     return 0
-  kind = "timm" if str(args.source).endswith(".safetensors") else "keras"
-  if kind not in spec.converters:
+  from fakedetect_jax.models import pretrained
+  if pretrained.source_kind(args.name, args.source) is None:
+    kind = "timm" if str(args.source).endswith(".safetensors") else "keras"
     print(
         f"error: {args.name} takes no {kind} weights; its weight sources: "
         f"{', '.join(spec.converters) or 'none'}",
         file=sys.stderr)
     return 2
-  from fakedetect_jax.models import pretrained
-  variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))
+  try:
+    variables = pretrained.convert(args.name, args.source, abstract_variables(args.name, size))
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   n = pretrained.save_npz(args.out, args.name, variables)
   print(f"wrote {n} arrays to {args.out}")
   return 0

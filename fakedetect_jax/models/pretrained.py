@@ -7,19 +7,28 @@
   - a Keras Applications file (.h5 / .weights.h5 / .keras), a keras.Model, or the word
     'imagenet' (Keras then downloads the file itself; needs internet), for Xception,
     EfficientNet, InceptionResNetV2 and Cross Efficient ViT's B0 trunks,
-  - a timm .safetensors file, for resnext50_32x4d, vit_s16, vit_b16.
+  - a timm .safetensors file, for resnext50_32x4d, vit_s16, vit_b16,
+  - a CLIP checkpoint (Hugging Face transformers or open_clip / OpenAI state dict: .safetensors,
+    .bin / .pt / .pth, or a Hugging Face snapshot directory) for the CLIP models
+    (clip_vit_b16, clip_vit_l14, univfd, clip_finetune, effort): `clip_convert`.
+The source kind follows the model's spec (its converters), not the file's extension: a
+.safetensors file is a CLIP checkpoint for a CLIP model and a timm one for vit_s16.
 The third argument is either the params tree or the whole variables dict ({'params',
 'batch_stats'}); the same structure comes back. Only shapes and dtypes of the given leaves are
 read, so it also works inside `jax.jit` (e.g. in create_state) and on `jax.eval_shape` output.
 Layers the file does not have (the detector head, B4Att's attention conv, Cross Efficient ViT's
 transformers) keep the values passed in. See docs/pretrained.md.
+
+An .npz's position embeddings ('pos_embed' of the ViTs, 'position_embedding' of the CLIP models'
+towers) are resized to the grid of the variables given, so one file serves several input sizes.
 """
 import logging
 from collections.abc import Mapping
 
 import numpy as np
 
-from fakedetect_jax.models import keras_convert, timm_convert
+from fakedetect_jax import models
+from fakedetect_jax.models import clip_convert, keras_convert, timm_convert
 from fakedetect_jax.models.keras_convert import _copy, _flatten
 
 
@@ -34,24 +43,43 @@ def load_pretrained(model_name, path, params):
     drop_stats = False
   if str(path).endswith(".npz"):
     out = _load_npz(model_name, path, variables, skip=("batch_stats",) if drop_stats else ())
-  elif str(path).endswith(".safetensors"):
-    out = timm_convert.convert(model_name, path, variables)
-  elif model_name in keras_convert.keras_models():
-    out = keras_convert.convert(model_name, path if hasattr(path, "layers") else str(path),
-                                variables)
   else:
-    raise ValueError(f"cannot load {path!r} into {model_name!r}: expected an .npz from "
-                     f"`python -m fakedetect_jax.models convert`, a timm .safetensors "
-                     f"({', '.join(timm_convert.timm_models())}) or Keras weights "
-                     f"({', '.join(keras_convert.keras_models())})")
+    out = convert(model_name, path, variables)
   return out if whole else out["params"]
 
 
-def convert(model_name, source, variables):
-  """Converted variables from a Keras or timm source (for `save_npz`)."""
+def source_kind(model_name, source):
+  """'clip', 'timm' or 'keras': the converter for `source`, chosen by the model's spec (a CLIP
+  model takes CLIP checkpoints whatever the extension); None if the model takes no such
+  source."""
+  converters = models.REGISTRY[model_name].converters if model_name in models.REGISTRY else {}
+  if "clip" in converters:
+    return "clip"
   if str(source).endswith(".safetensors"):
+    return "timm" if "timm" in converters else None
+  return "keras" if "keras" in converters else None
+
+
+def sources_text():
+  """The weight sources and the models taking each, for error messages."""
+  return (f"an .npz from `python -m fakedetect_jax.models convert`, a timm .safetensors "
+          f"({', '.join(timm_convert.timm_models())}), Keras weights "
+          f"({', '.join(keras_convert.keras_models())}) or a CLIP checkpoint (Hugging Face or "
+          f"open_clip: {', '.join(clip_convert.clip_models())})")
+
+
+def convert(model_name, source, variables):
+  """Converted variables from a Keras, timm or CLIP source (for `save_npz`); the converter is
+  the one the model's spec names (`source_kind`)."""
+  kind = source_kind(model_name, source)
+  if kind == "clip":
+    return clip_convert.convert(model_name, source, variables)
+  if kind == "timm":
     return timm_convert.convert(model_name, source, variables)
-  return keras_convert.convert(model_name, source, variables)
+  if kind == "keras":
+    return keras_convert.convert(model_name, source if hasattr(source, "layers") else str(source),
+                                 variables)
+  raise ValueError(f"cannot load {source!r} into {model_name!r}: expected {sources_text()}")
 
 
 def save_npz(path, model_name, variables):
@@ -70,6 +98,7 @@ def save_npz(path, model_name, variables):
 def _load_npz(model_name, path, variables, skip=()):
   import jax.numpy as jnp
   out = {k: _copy(v) for k, v in variables.items()}
+  clip_tower = "clip" in getattr(models.REGISTRY.get(model_name), "converters", {})
   with np.load(path) as f:
     stored = f["__model__"].item() if "__model__" in f.files else model_name
     if stored.split("_att")[0] != model_name.split("_att")[0]:
@@ -90,6 +119,8 @@ def _load_npz(model_name, path, variables, skip=()):
       value = f[key]
       if leaf == "pos_embed":
         value = timm_convert.resize_pos_embed(value, old.shape[1])
+      elif leaf == "position_embedding" and clip_tower and value.ndim == len(old.shape) == 2:
+        value = clip_convert.resize_position_embedding(value, old.shape[0])
       if tuple(old.shape) != value.shape:
         raise ValueError(f"{path}: {key} has shape {value.shape}, the {model_name} model "
                          f"{tuple(old.shape)} (converted for another variant or width?)")

@@ -6,13 +6,15 @@ timm key -> Flax path by a few renames ('layer2.0.downsample.1.weight' ->
 weight -> scale, BN running_mean/var -> batch_stats mean/var. Position embeddings trained at
 another resolution are resized (bicubic) to the grid of the model being loaded, as timm does.
 The ImageNet classifier ('fc.*', 'head.*') is dropped: the detector has its own head.
+Files are read with the `safetensors` package (`clip_convert.read_safetensors`; bfloat16 and
+float16 files too).
 """
 import re
 
 import numpy as np
 
 from fakedetect_jax import models
-from fakedetect_jax.models import safetensors_io
+from fakedetect_jax.models.clip_convert import read_safetensors
 from fakedetect_jax.models.keras_convert import _copy, _flatten
 
 _SKIP = re.compile(r"(^fc\.|^head\.|num_batches_tracked$)")
@@ -125,4 +127,4 @@ def convert_state_dict(model_name, state, variables):
 
 
 def convert(model_name, path, variables):
-  return convert_state_dict(model_name, safetensors_io.load(path), variables)
+  return convert_state_dict(model_name, read_safetensors(path), variables)

@@ -1,5 +1,5 @@
-"""DeepfakeBench's Xception family: detectors xception, spsl, srm, ucf (training/networks/
-xception.py and detectors/{xception,spsl,srm,ucf}_detector.py).
+"""DeepfakeBench's Xception family: detectors xception, spsl, srm, ucf, f3net (training/networks/
+xception.py and detectors/{xception,spsl,srm,ucf,f3net}_detector.py).
 
 Its Xception is FaceForensics++' PyTorch port of Keras' (models/xception.py, layout
 'deepfakebench'), with other names: conv1/bn1, conv2/bn2 are Keras' block1_conv1/_conv2;
@@ -17,10 +17,12 @@ so a checkpoint of a mode-'original' detector carries it unused; the SRM detecto
 stream never runs its classifier and `blur` is a train-time buffer. UCF's content encoder,
 specific branch and decoder are train-only, as is its encoder's own `last_linear`.
 
-SRM's filters are fixed (not learnt): the checkpoint's copies are checked against ours.
+SRM's filters are fixed (not learnt): the checkpoint's copies are checked against ours, as are
+F3Net's DCT matrices and base band filters (FAD_head; its four `learnable` parts are weights).
 """
 import numpy as np
 
+from fakedetect_jax.models import f3net as f3net_model
 from fakedetect_jax.models import srm as srm_model
 from fakedetect_jax.models.deepfakebench import Detector, register
 
@@ -113,6 +115,24 @@ def fill_srm(m):
   m.conv("fusion/ca_expand", "fusion.ca.sharedMLP.2")
 
 
+def fill_f3net(m):
+  """f3net: the Xception under `backbone.` (conv1 takes the FAD's 12 channels), FAD_head's four
+  learnable band parts; its DCT matrices and base bands must be ours (at our input side)."""
+  fill_xception(m, "backbone.", "backbone", _middle(m))
+  n = m.target["params/fad_head/filters_0/learnable"].shape[0]
+  d = f3net_model.dct_matrix(n).astype(np.float32)
+  fixed = {"FAD_head._DCT_all": d, "FAD_head._DCT_all_T": d.T}
+  fixed.update({f"FAD_head.filters.{i}.base": b for i, b in enumerate(f3net_model.base_filters(n))})
+  for key, want in fixed.items():
+    got = m.tensor(key)
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-6):
+      m.fail(f"{key!r} is not F3Net's fixed {n}x{n} DCT matrix or band filter")
+  for i in range(f3net_model.BANDS):
+    key = f"FAD_head.filters.{i}"
+    m.put(f"params/fad_head/filters_{i}/learnable", m.tensor(key + ".learnable"),
+          key + ".learnable")
+
+
 def fill_ucf(m):
   fill_xception(m, "encoder_f.", "encoder_f", _middle(m), head=False, adjust=True)
   for i in (0, 2, 4):
@@ -148,6 +168,14 @@ register(
         unused=("backbone_rgb.adjust_channel", "backbone_srm.adjust_channel",
                 "backbone_srm.last_linear", "blur"),
         source=f"{_NET}, detectors/srm_detector.py"))
+register(
+    "f3net",
+    Detector(
+        "f3net",
+        fill_f3net,
+        model_kwargs=_DFB,
+        unused=("backbone.adjust_channel",),
+        source=f"{_NET}, detectors/f3net_detector.py"))
 register(
     "ucf",
     Detector(
