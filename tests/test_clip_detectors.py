@@ -175,3 +175,20 @@ def test_univfd_keeps_the_tower_and_trains_the_head():
   updates, _ = tx.update(grads, opt, v["params"])
   assert set(updates) == {"head"}
   assert isinstance(optax.apply_updates(v["params"]["head"], updates["head"]), dict)
+
+
+def test_effort_optimizer_state_is_under_two_percent_of_full_fine_tuning():
+  # experiments/benchmarks/optimizer_state.py at full size (ViT-L/14), by shapes alone.
+  import importlib.util
+  import os
+  from conftest import REPO
+  path = os.path.join(REPO, "experiments", "benchmarks", "optimizer_state.py")
+  spec = importlib.util.spec_from_file_location("optimizer_state", path)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  e, full = bench.abstract_state("effort"), bench.abstract_state("clip_finetune")
+  assert e["trainable_params"] == expected_effort_trainable(1024, 24)
+  # Adam's two float32 moments of the trainable parameters, plus step counters.
+  assert 0 <= e["opt_state_bytes"] - 8 * e["trainable_params"] <= 64
+  assert 0 <= full["opt_state_bytes"] - 8 * full["total_params"] <= 64
+  assert e["opt_state_bytes"] < 0.02 * full["opt_state_bytes"]

@@ -6,8 +6,10 @@ python experiments/benchmarks/train.py --models xception,efficientnet_b4 --steps
 python experiments/benchmarks/train.py --tiny          # CI smoke run: meso4, 32 px, seconds
 
 Prints examples/s, step time, compile time, the share of step time spent waiting for input
-(fed through the real input pipeline, Grain in-process, from memory-resident rows) and achieved FLOP/s
-as a fraction of a float32 matmul peak measured in the same run.
+(fed through the real input pipeline, Grain in-process, from memory-resident rows), achieved FLOP/s
+as a fraction of a float32 matmul peak measured in the same run, and the optimizer state's size
+(Adam's moments of the trainable parameters only: experiments/benchmarks/optimizer_state.py
+compares the parameter-efficient detectors with full fine-tuning at full size).
 """
 import argparse
 import json
@@ -73,6 +75,7 @@ def _flops(compiled):
 
 def benchmark(name, batch, size, steps=10, dtype="float32"):
   config = config_lib.base_config()
+  config.model.name = name  # its spec's frozen parts stay out of the optimizer
   config.batch_size = batch
   config.compute_dtype = dtype
   mesh = state_lib.make_mesh()
@@ -122,8 +125,13 @@ def benchmark(name, batch, size, steps=10, dtype="float32"):
       "compile_s": compile_s,
       "input_wait_frac": wait / (train_s * steps),
       "train_flops_per_s": _flops(compiled) / train_s,
-      "infer_flops_per_s": _flops(eval_compiled) / infer_s
+      "infer_flops_per_s": _flops(eval_compiled) / infer_s,
+      "opt_state_bytes": _nbytes(state.opt_state),
   }
+
+
+def _nbytes(tree):
+  return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
 def main():
@@ -155,8 +163,8 @@ def main():
   print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}; float32 matmul peak "
         f"{peak / 1e9:.1f} GFLOP/s")
   print("| model | batch | size | train ex/s | infer ex/s | step s | compile s | input wait "
-        "| train FLOP/s (of peak) | infer FLOP/s (of peak) |")
-  print("|---|---|---|---|---|---|---|---|---|---|")
+        "| train FLOP/s (of peak) | infer FLOP/s (of peak) | optimizer state MB |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
   results = []
   for name in names:
     spec = models.REGISTRY[name]
@@ -168,7 +176,7 @@ def main():
         f"{r['infer_examples_per_s']:.1f} | {r['train_step_s']:.3f} | {r['compile_s']:.1f} | "
         f"{100 * r['input_wait_frac']:.1f}% | {r['train_flops_per_s'] / 1e9:.1f} G "
         f"({100 * r['train_flops_per_s'] / peak:.0f}%) | {r['infer_flops_per_s'] / 1e9:.1f} G "
-        f"({100 * r['infer_flops_per_s'] / peak:.0f}%) |",
+        f"({100 * r['infer_flops_per_s'] / peak:.0f}%) | {r['opt_state_bytes'] / 2**20:.1f} |",
         flush=True)
   if args.json:
     r = results[0]
