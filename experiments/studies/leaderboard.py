@@ -11,9 +11,10 @@ Arguments (also as `leaderboard.py:pretrained_dir=...,allow_scratch=true`):
   allow_scratch      without its file, train that model from scratch anyway; its rows say
                      'scratch' in every table. Without this flag a missing file stops the study.
   deepfakebench_dir  DeepfakeBench's released checkpoints, DIR/<detector>_best.pth (its names:
-                     meso4, meso4Inception, xception, efficientnetb4, spsl, srm, ucf, effort; rename
-                     the release's files so): each is imported (models/deepfakebench) and
-                     evaluated on our prepared test sets, "their weights, our pipeline".
+                     meso4, meso4Inception, xception, efficientnetb4, spsl, srm, ucf, f3net,
+                     effort; rename the release's files so): each is imported
+                     (models/deepfakebench) and evaluated on our prepared test sets, "their
+                     weights, our pipeline".
 
 Protocol (the one of the published cross-dataset tables trained on FF++, DeepfakeBench's
 among them): train on FF++ c23 (the builders' default media: 32 evenly spaced frames per video,
@@ -93,7 +94,7 @@ NATIVE_SIZE = {"univfd": 224, "clip_finetune": 224, "effort": 224}
 # DeepfakeBench detectors importable here: (its name, our table name).
 IMPORTED = (("meso4", "meso4"), ("meso4Inception", "mesoinception4"), ("xception", "xception"),
             ("efficientnetb4", "efficientnet_b4"), ("spsl", "spsl"), ("srm", "srm"), ("ucf", "ucf"),
-            ("effort", "effort"))
+            ("f3net", "f3net"), ("effort", "effort"))
 
 DEEPFAKEBENCH = ("DeepfakeBench README results table (cited from Yan et al., NeurIPS 2023 "
                  "Datasets & Benchmarks): frame-level AUC, trained on FF++ c23")
