@@ -85,6 +85,9 @@ def test_summary_counts_frozen_parts_in_the_total_only():
   assert univfd[-1] == "trainable_params: 769"  # the head on the 768-wide image embedding
   full = summary("clip_vit_l14", 224).splitlines()
   assert full[-1].split()[1] == full[-2].split()[1] == univfd[-2].split()[1]
+  # A clips-view model (TALL: a 16-frame clip) has a summary too, with nothing frozen.
+  tall = summary("tall", 64).splitlines()
+  assert "16x64x64x3" in tall[0] and tall[-1].split()[1] == tall[-2].split()[1] != "0"
 
 
 def all_reduced_elements(compiled):

@@ -15,10 +15,11 @@ that source among its converters (models.REGISTRY); the spec, not the file's ext
 the converter: the CLIP models (clip_vit_b16, clip_vit_l14, univfd, clip_finetune, effort) take
 a Hugging Face transformers or open_clip checkpoint (.safetensors, .bin/.pt/.pth or a Hugging
 Face snapshot directory; models/clip_convert.py), the timm models a timm .safetensors, the Keras
-ones 'imagenet' or a Keras file. Both take frame models; the default size is the model's spec's
-default_size (--size: CLIP and ViT position embeddings are resized to it). `import-deepfakebench`
-turns a released DeepfakeBench detector checkpoint (--detector: its name there, e.g. meso4,
-meso4Inception, xception, efficientnetb4, spsl, srm, ucf) into a run directory that evaluate,
+ones 'imagenet' or a Keras file. summary takes frame and clips models (a clip of CLIP_LEN
+frames), convert frame models; the default size is the model's spec's default_size (--size:
+CLIP and ViT position embeddings are resized to it). `import-deepfakebench` turns a released
+DeepfakeBench detector checkpoint (--detector: its name there, e.g. meso4, meso4Inception,
+xception, efficientnetb4, spsl, srm, ucf, f3net, effort) into a run directory that evaluate,
 predict and serve take like a trained run (models/deepfakebench, train/imported.py).
 """
 import argparse
@@ -30,11 +31,25 @@ import numpy as np
 
 from fakedetect_jax import models
 
+# Frames per clip of the clips-view models' summary (TALL's 4 sub-clips of 4).
+CLIP_LEN = 16
+
+
+def example_input(view, size):
+  """Zeros shaped like one row of the model's input: an image, or a clip (frames and their
+  face_found mask) for the clips view."""
+  if view == "clips":
+    return {
+        "frames": jnp.zeros((1, CLIP_LEN, size, size, 3)),
+        "face_found": jnp.ones((1, CLIP_LEN))
+    }
+  return jnp.zeros((1, size, size, 3))
+
 
 def abstract_variables(name, size, **kwargs):
   model = models.get_model(name, **kwargs)
-  v = jax.eval_shape(
-      lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False))
+  x = example_input(models.spec(name).view, size)
+  v = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
   return {k: v[k] for k in ("params", "batch_stats") if k in v}
 
 
@@ -49,8 +64,10 @@ def summary(name, size):
   v = abstract_variables(name, size)
   params, stats = v["params"], v.get("batch_stats", {})
   trainable = models.registry.Partition(models.spec(name).trainable).trainable(params)
+  shape = f"{CLIP_LEN}x" if models.spec(name).view == "clips" else ""
   lines = [
-      f"model: {name}  input: {size}x{size}x3", f"{'layer':40s} {'params':>12s} {'trainable':>12s}"
+      f"model: {name}  input: {shape}{size}x{size}x3",
+      f"{'layer':40s} {'params':>12s} {'trainable':>12s}"
   ]
   for layer, tree in params.items():
     lines.append(f"{layer:40s} {count(tree):12,d} {count(trainable.get(layer, {})):12,d}")
@@ -91,10 +108,10 @@ def main(argv=None):
         file=sys.stderr)
     return 2
   spec = models.REGISTRY[args.name]
-  if spec.view != "frames":
+  if spec.view != "frames" and (args.command != "summary" or spec.view != "clips"):
     print(
-        f"error: {args.name} takes a video view, not an image; summary and convert are for "
-        f"frame models",
+        f"error: {args.name} takes the {spec.view} view, not an image; summary is for frame "
+        f"and clips models, convert for frame models",
         file=sys.stderr)
     return 2
   size = args.size or spec.default_size
