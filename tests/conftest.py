@@ -69,3 +69,14 @@ def synthetic_tiny(tmp_path_factory):
   builder = tfds.builder("synthetic_av", config="tiny", data_dir=data_dir)
   builder.download_and_prepare()
   return builder, data_dir
+
+
+@pytest.fixture(scope="session")
+def real_media():
+  """The real faces and speech of fakedetect_jax.testing.real_media, fetched once into the
+  persistent cache (default_dir(): $FAKEDETECT_REAL_MEDIA or ~/.cache/fakedetect_jax/real_media;
+  seconds on a fresh machine, instant once there); returns that folder as a pathlib.Path."""
+  import pathlib
+
+  from fakedetect_jax.testing import real_media as rm
+  return pathlib.Path(rm.fetch(rm.default_dir()))
