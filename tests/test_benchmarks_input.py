@@ -1,7 +1,7 @@
 """The input-pipeline benchmark runs (tiny mode) and writes its figures; no timing is asserted.
 
-The benchmark prepares its tiny dataset (256 px faces) beside the session's synthetic_av/tiny,
-in the tests' temporary data dir.
+The benchmark reads the session's synthetic_av/tiny (its 64 px faces, nothing rebuilt)
+from the tests' temporary data dir.
 """
 import json
 import os

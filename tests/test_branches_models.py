@@ -27,12 +27,16 @@ def _inputs(seed=0):
 # only (test_resnext_lstm_is_the_papers_size): its small variant runs the same code.
 BRANCHES = [n for n, s in models.REGISTRY.items() if s.view != "frames" and n != "resnext_lstm"]
 
+# Narrow variants where the default is an image backbone of full width (TALL's EfficientNet-B0
+# spends most of this test compiling; its thumbnails are tested in test_frequency_models.py).
+NARROW = {"tall": dict(backbone_kwargs=dict(width=0.25, depth=0.3, stages=3))}
+
 
 @pytest.mark.parametrize("name", BRANCHES)
 def test_branch_gives_one_float32_logit_per_clip(name):
   assert models.REGISTRY[name].view in ("clips", "av", "audio")
   assert models.REGISTRY[name].explainer is None  # no frame heatmaps for a clip
-  model = models.get_model(name)
+  model = models.get_model(name, **NARROW.get(name, {}))
   x = prepare_inputs(_inputs())
 
   @jax.jit  # one compile for init and apply: op-by-op LSTM init is slow

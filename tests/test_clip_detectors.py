@@ -35,14 +35,14 @@ def test_effort_at_its_split_equals_the_clip_tower():
   e = models.get_model("effort", variant="b16", **TINY)
   ev = effort.from_clip(v)
   x = images()
-  np.testing.assert_allclose(e.apply(ev, x), clip_model.apply(v, x), atol=1e-5)
+  np.testing.assert_allclose(jax.jit(e.apply)(ev, x), jax.jit(clip_model.apply)(v, x), atol=1e-5)
   # The split's own parameters have the shapes of its definition: rank 1 residuals.
   q = ev["params"]["tower"]["encoder"]["blocks_0"]["attn"]["q_proj"]
   assert q["U_residual"].shape == (32, 1) and q["V_residual"].shape == (1, 32)
   assert np.linalg.matrix_rank(np.asarray(q["weight_main"], np.float64), tol=1e-4) == 31
   # Both regularisers are zero at the split (up to float32 rounding of a 32 x 32 product and of
   # the weight's energy).
-  _, sown = e.apply(ev, x, train=True, mutable=["losses"])
+  _, sown = jax.jit(lambda v, x: e.apply(v, x, train=True, mutable=["losses"]))(ev, x)
   q_losses = sown["losses"]["tower"]["encoder"]["blocks_0"]["attn"]["q_proj"]
   assert float(q_losses["orthogonality"][0]) < 1e-3
   energy = float(q["energy_start"])

@@ -21,7 +21,7 @@ MODELS = {  # name: (tiny kwargs, learning rate)
     "clip_finetune": (dict(CLIP_TINY, embed_dim=16), 1e-3),
     "effort": (CLIP_TINY, 1e-2),
     "spsl": (test_zoo_lib.TINY["spsl"], 3e-3),
-    "srm": (test_zoo_lib.TINY["srm"], 3e-3),
+    "srm": (dict(width=1 / 32, middle_blocks=1), 3e-3),
     "f3net": (dict(width=1 / 16, middle_blocks=1), 1e-3),
 }
 STEPS, BATCH, SIZE = 20, 16, 32

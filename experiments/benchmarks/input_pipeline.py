@@ -20,7 +20,8 @@ worker gives with a core to itself, a figure that a loaded machine does not chan
 
 It also profiles one worker's per-row cost in this process (record read and parse, JPEG
 decode, resize, self-blending, each distortion), ms per row, on rows of the split.
---tiny is a CI smoke run (tiny config, 2 timed steps): its figures mean nothing.
+--tiny is a CI smoke run (the tiny config with its stored 64 px faces, 2 timed steps): its
+figures mean nothing.
 
 JSON: {"augmented_examples_per_s": {"1": x, "2": y}, "plain_examples_per_s": z,
        "plain_workers": 1 or 2, "examples_per_worker_cpu_s": {...}, "per_row_ms": {...},
@@ -60,12 +61,14 @@ def augment_config(augmented):
   return a
 
 
-def open_train(config_name, data_dir):
-  """The train Source of synthetic_av/<config>+face_size256 (built here on first use)."""
+def open_train(config_name, data_dir, media=MEDIA):
+  """The train Source of synthetic_av/<config>+face_size256 (built here on first use); with
+  media=None, of <config> as stored (--tiny: the tests' prepared tiny config, 64 px faces)."""
   from fakedetect_jax import input as input_lib
   # The media override applies to the named config (builder_lib): the data lands in its own
   # folder (<config>+face_size256), never mixed with the default 128 / 64 px faces.
-  os.environ["FAKEDETECT_MEDIA"] = MEDIA
+  if media:
+    os.environ["FAKEDETECT_MEDIA"] = media
   source = input_lib.open_split(data_config(config_name, data_dir, 0), "train")
   shape = source[0]["inputs"]["image"].shape
   if shape != (FACE_SIZE, FACE_SIZE, 3):
@@ -212,9 +215,13 @@ def main():
   rounds = args.rounds or (1 if tiny else 2)
   n_profile = args.profile_rows or (8 if tiny else 64)
   config_name = "tiny" if tiny else "small"
+  if tiny:
+    # A smoke run reads the tiny config's own 64 px faces: no 256 px build to wait for.
+    global FACE_SIZE
+    FACE_SIZE = 64
 
   t = time.perf_counter()
-  source = open_train(config_name, args.data_dir)
+  source = open_train(config_name, args.data_dir, None if tiny else MEDIA)
   print(
       f"{source.name}: {len(source)} train rows of {FACE_SIZE} px faces "
       f"({time.perf_counter() - t:.1f} s to open; data in {args.data_dir})",
