@@ -13,7 +13,7 @@ import warnings
 
 
 def _quiet():
-  # mediapipe imports TensorFlow, which logs to stderr; keep stderr for our one-line errors.
+  # mediapipe (and TensorFlow, when loaded) log to stderr; keep stderr for our one-line errors.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   os.environ.setdefault("GLOG_minloglevel", "2")
   warnings.filterwarnings("ignore", module="google.protobuf")

@@ -26,7 +26,12 @@ class Collector:
   """Decodes the packets of one audio stream as they are demuxed (alongside the video)."""
 
   def __init__(self, stream, sample_rate=16000, video_start=0.0):
-    self.stream, self.sample_rate, self.video_start = stream, sample_rate, video_start
+    self.sample_rate, self.video_start = sample_rate, video_start
+    # The stream's stated end, in seconds (None if not stated). Read now: the container may be
+    # reopened (decode.Video) before the track is complete.
+    self.end = None
+    if stream.duration and stream.time_base:
+      self.end = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
     self.resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     self.chunks, self.first_pts, self.bad = [], None, 0
 
@@ -53,10 +58,8 @@ class Collector:
     samples = np.concatenate(self.chunks).astype(np.float32, copy=False)
     start = (self.first_pts or 0.0) - self.video_start
     # AAC decodes whole 1024-sample frames: drop what lies past the stream's stated end.
-    st = self.stream
-    if st.duration and st.time_base:
-      end = float(((st.start_time or 0) + st.duration) * st.time_base) - self.video_start
-      keep = int(round((end - start) * self.sample_rate))
+    if self.end is not None:
+      keep = int(round((self.end - self.video_start - start) * self.sample_rate))
       if 0 < keep < len(samples):
         samples = samples[:keep]
     return Track(samples, start, self.sample_rate)
@@ -77,8 +80,9 @@ def read_audio(path, sample_rate=16000, video_start=0.0):
     return collect.track(path)
 
 
-def log_mel(samples, cfg):
-  """float32 [n_frames, n_mels]; frame k is centred at k * hop seconds from samples[0]."""
+def log_mel(samples, cfg, center=True):
+  """float32 [n_frames, n_mels]; frame k is centred at k * hop seconds from samples[0]
+    (center=False: starts there)."""
   import librosa  # lazy: heavy import, only needed with audio
   n_fft = int(round(cfg.win_seconds * cfg.sample_rate))
   mel = librosa.feature.melspectrogram(
@@ -88,9 +92,41 @@ def log_mel(samples, cfg):
       hop_length=cfg.hop_length,
       win_length=n_fft,
       n_mels=cfg.n_mels,
-      center=True,
+      center=center,
       power=2.0)
   return np.log(mel.T + LOG_FLOOR).astype(np.float32)
+
+
+def mel_windows(samples, track_start, times, cfg):
+  """`windows(log_mel(samples, cfg), track_start, times, cfg)`, computing only the mel frames
+    the windows hold.
+
+    A long video needs a few hundred mel frames around its sampled frames, while the whole
+    spectrogram of a 10-minute track costs ~270 MB and seconds. Each mel frame depends only on
+    the n_fft samples around its centre (zero beyond the track, as log_mel's centred STFT pads),
+    so each run of consecutive frames is computed from its own stretch of samples.
+    """
+  w, hop = cfg.audio_window, cfg.hop_length
+  n_fft = int(round(cfg.win_seconds * cfg.sample_rate))
+  total = 1 + len(samples) // hop  # log_mel's frame count
+  centre = np.round((np.asarray(times, np.float64) - track_start) / (hop / cfg.sample_rate))
+  k = centre.astype(np.int64)[:, None] + np.arange(w)[None, :] - w // 2
+  valid = (k >= 0) & (k < total)
+  out = np.full(k.shape + (cfg.n_mels,), np.log(LOG_FLOOR), np.float32)
+  need = np.unique(k[valid])
+  if not len(need):
+    return out, valid
+  mel = np.empty((len(need), cfg.n_mels), np.float32)
+  breaks = np.flatnonzero(np.diff(need) > 1) + 1
+  for run in np.split(np.arange(len(need)), breaks):
+    a, b = need[run[0]], need[run[-1]]
+    lo, hi = a * hop - n_fft // 2, b * hop - n_fft // 2 + n_fft
+    seg = np.zeros(hi - lo, np.float32)
+    src = samples[max(lo, 0):min(hi, len(samples))]
+    seg[max(lo, 0) - lo:max(lo, 0) - lo + len(src)] = src
+    mel[run] = log_mel(seg, cfg, center=False)
+  out[valid] = mel[np.searchsorted(need, k[valid])]
+  return out, valid
 
 
 def windows(mel, track_start, times, cfg):

@@ -3,9 +3,14 @@
 Frame indices are 0-based positions in presentation order. They are found from packet
 timestamps (a cheap demux pass, no decoding), not by counting decoded frames, so a frame that
 fails to decode does not shift every later index, and a variable frame rate needs no special
-case. Frames are returned upright: the container's display rotation is applied.
+case. Only packets the decoder will present are counted: those an edit list cuts away (the
+demuxer flags them "discard"; the decoder drops their frames) and the partial last packet of a
+cut-off file (flagged "corrupt") are not frames of the video. Frames are returned upright: the
+container's display rotation is applied.
 """
+import collections
 import dataclasses
+import itertools
 import os
 
 import av
@@ -17,18 +22,21 @@ from fakedetect_jax.media import errors
 @dataclasses.dataclass(frozen=True, eq=False)
 class VideoInfo:
   path: str
-  num_frames: int  # frames in the stream (from packets, exact for any container)
+  num_frames: int  # presentable frames (from packets, exact for any container)
   fps: float  # average rate: num_frames / duration
   duration: float  # seconds, first frame to end of last frame
   width: int  # display size (after rotation)
   height: int
-  rotation: int  # display rotation, degrees counter-clockwise (PyAV convention)
+  rotation: int  # display rotation, degrees counter-clockwise (PyAV convention): the frames'
+  # display matrix, else a legacy `rotate` tag
   has_audio: bool
   start_time: float  # pts of the first frame in seconds; timestamps are relative to it
-  declared_frames: int  # frame count the container's index claims (0 if it has none);
+  declared_frames: int  # presentable frames the container's index claims (0 if it has none);
   # more than num_frames means the file is cut short
   ordinal: bool  # no timestamps (raw streams): frames counted, times from the rate
   pts: np.ndarray = dataclasses.field(repr=False)  # sorted video pts, stream time base
+  # _signature of the first packet: of the video stream (False), of video and audio (True)
+  first_packets: dict = dataclasses.field(repr=False, default_factory=dict)
 
 
 def open_container(path):
@@ -90,15 +98,32 @@ class Video:
   def close(self):
     self.container.close()
 
-  def _rewind(self):
-    # Seeking to 0 restarts demuxing at the first packet in every container we met; if a
-    # format refuses, reopening is the fallback.
-    try:
-      self.container.seek(0)
-      self.container.streams.video[0].codec_context.flush_buffers()
-    except (av.error.FFmpegError, ValueError):
-      self.container.close()
-      self.container = open_container(self.path)
+  def _from_start(self, with_audio):
+    """(video stream, packets of it and, with_audio, of the first audio stream) from the
+    first packet on.
+
+    Seeking to 0 is cheaper than opening the file again, but in some files it skips packets
+    before time 0 (in mkv, webm and mov the audio codec's priming packet): the first packet
+    is checked against the probe's, and on a mismatch the file is reopened.
+    """
+    for reopen in (False, True):
+      if reopen:
+        self.container.close()
+        self.container = open_container(self.path)
+      else:
+        try:
+          self.container.seek(0)
+          self.container.streams.video[0].codec_context.flush_buffers()
+        except (av.error.FFmpegError, ValueError):
+          continue
+      container = self.container
+      streams = [container.streams.video[0]]
+      if with_audio:
+        streams.append(container.streams.audio[0])
+      packets = container.demux(streams)
+      first = next(packets, None)
+      if reopen or _signature(first) == self.info.first_packets.get(bool(with_audio)):
+        return streams[0], itertools.chain([first] if first is not None else [], packets)
 
   def frames(self, indices, stats=None, skip_unneeded=True, on_audio=None):
     return _decode(self, indices, stats, skip_unneeded, on_audio)
@@ -114,12 +139,18 @@ def _probe(path, container):
   """Metadata from the container and one demux pass over the video packets.
 
     Only the first frame is decoded (its display matrix gives the rotation); the frame count,
-    duration and frame rate come from the packets, so they are exact for any container.
+    duration and frame rate come from the presentable packets (see the module docstring), so
+    they are exact for any container.
     """
   stream = container.streams.video[0]
-  pts, last_end, rotation, untimed = [], None, None, 0
+  pts, last_end, rotation, untimed, discarded = [], None, None, 0, 0
+  first = {}
   try:
-    for packet in container.demux(stream):
+    for packet in container.demux([stream] + list(container.streams.audio[:1])):
+      first.setdefault(True, _signature(packet))
+      if packet.stream.type != "video":
+        continue
+      first.setdefault(False, _signature(packet))
       if rotation is None:
         try:
           for frame in packet.decode():
@@ -127,7 +158,10 @@ def _probe(path, container):
             break
         except av.error.FFmpegError:
           pass
-      if packet.size == 0:
+      if packet.is_discard:  # cut by an edit list; the index counts it
+        discarded += 1
+        continue
+      if packet.size == 0 or packet.is_corrupt:
         continue
       if packet.pts is None:
         untimed += 1
@@ -151,7 +185,7 @@ def _probe(path, container):
   n = len(pts)
   if duration <= 0:  # a single frame without duration
     duration = 1.0 / float(stream.average_rate or 25)
-  rotation = rotation or 0
+  rotation = rotation or _rotate_tag(stream)
   w, h = stream.codec_context.width, stream.codec_context.height
   if rotation % 180:
     w, h = h, w
@@ -165,9 +199,29 @@ def _probe(path, container):
       rotation=rotation,
       has_audio=bool(container.streams.audio),
       start_time=float(pts[0] * tb),
-      declared_frames=int(stream.frames or 0),
+      declared_frames=max(int(stream.frames or 0) - discarded, 0),
       ordinal=ordinal,
-      pts=pts)
+      pts=pts,
+      first_packets=first)
+
+
+def _rotate_tag(stream):
+  """Rotation (ccw degrees) from a legacy `rotate` metadata tag, 0 without one.
+
+    Before display matrices could be stored in Matroska, remuxed phone videos carried the
+    rotation as a `rotate` tag (old FFmpeg's export of the mp4 matrix): clockwise degrees.
+    FFmpeg leaves it as metadata, so it only applies when the frames carry no display matrix.
+    """
+  tag = next((v for k, v in stream.metadata.items() if k.lower() == "rotate"), None)
+  try:
+    r = -int(round(float(tag))) % 360
+  except (TypeError, ValueError):
+    return 0
+  return r - 360 if r > 180 else r
+
+
+def _signature(packet):
+  return None if packet is None else (packet.stream.index, packet.pos, packet.pts, packet.size)
 
 
 def sample_indices(num_total, cfg):
@@ -209,9 +263,15 @@ def sample_indices(num_total, cfg):
 class DecodeStats:
   decode_errors: int = 0  # packets the decoder rejected
   corrupt_frames: int = 0  # frames the decoder flagged as corrupt
-  missing: int = 0  # wanted indices never decoded (replaced by a neighbour)
+  missing: int = 0  # wanted indices never decoded (served by a neighbour)
+  unplanned: int = 0  # decoded frames whose timestamp no presentable packet had (ignored)
   decoded_to: int = -1  # last frame index decoded
   truncated: bool = False
+
+
+# Decoded frames no slot wants, kept (the latest few, after the last frame served) so that a
+# wanted frame that never decodes gets a distinct neighbour that came before it.
+SPARE_FRAMES = 4
 
 
 def decode_frames(info, indices, stats=None, skip_unneeded=True):
@@ -228,7 +288,10 @@ def _decode(video, indices, stats, skip_unneeded, on_audio):
     loop).
     indices: wanted indices (repeats allowed); slot_list gives the positions in `indices`
     served by this frame. A wanted frame that never decodes (corrupt or truncated) is served by
-    the next decoded frame, or the last one at the end, and counted in stats.missing.
+    a decoded frame near it that nothing else wants, one of the last SPARE_FRAMES before it or
+    the one after it, so the indices stay distinct and increasing; only when there is none does
+    a frame serve two indices (the next decoded frame, or the last one at the end). Either way
+    the slots are counted in stats.missing and the yielded index is the frame's own.
     skip_unneeded: let the decoder drop non-reference frames that are not wanted. This is exact
     (no other frame depends on them) and saves a good share of H.264 decode time.
     on_audio: called with each packet of the first audio stream, so audio needs no second pass.
@@ -236,28 +299,29 @@ def _decode(video, indices, stats, skip_unneeded, on_audio):
   info = video.info
   stats = stats if stats is not None else DecodeStats()
   indices = np.asarray(indices)
-  wanted = set(indices.tolist())
   order = np.argsort(indices, kind="stable")
-  j = 0  # next position in `order` to serve
-  last = None
-  video._rewind()
-  container = video.container
-  stream = container.streams.video[0]
-  ctx = stream.codec_context
-  tb = float(stream.time_base)
+  # (index, its slots) for each distinct wanted index, increasing.
+  groups = [(int(v), [int(o) for o in order[indices[order] == v]]) for v in np.unique(indices)]
+  wanted = set(v for v, _ in groups)
+  with_audio = bool(on_audio and info.has_audio)
   pos = {} if info.ordinal else {int(p): i for i, p in enumerate(info.pts)}
   skip_unneeded = skip_unneeded and not info.ordinal
-  streams = [stream] + ([container.streams.audio[0]] if on_audio and info.has_audio else [])
+  tb = float(video.container.streams.video[0].time_base)
 
   def frames():
     try:
-      for packet in container.demux(streams):
+      stream, packets = video._from_start(with_audio)
+      ctx = stream.codec_context
+      for packet in packets:
         if packet.stream.type != "video":
           on_audio(packet)
           continue
         if skip_unneeded:
+          # After a decode error a wanted frame may be lost: decode everything until the
+          # next frame is served, so the frames next to it are there to stand in.
           i = pos.get(packet.pts)
-          ctx.skip_frame = "DEFAULT" if (i is None or i in wanted) else "NONREF"
+          keep = i is None or i in wanted or stats.decode_errors > errors_when_served
+          ctx.skip_frame = "DEFAULT" if keep else "NONREF"
         try:
           yield from packet.decode()
         except av.error.FFmpegError:
@@ -266,32 +330,87 @@ def _decode(video, indices, stats, skip_unneeded, on_audio):
       stats.truncated = True
     # demux() ends with an empty packet per stream, whose decode() flushed the decoder.
 
-  for frame in frames():
-    i = pos.get(frame.pts) if frame.pts is not None else None
-    if i is None:  # no usable timestamp: count in order, time from the rate
-      i = stats.decoded_to + 1
-      seconds = i / info.fps
-    else:
-      seconds = frame.pts * tb - info.start_time
-    stats.decoded_to = max(stats.decoded_to, i)
-    if getattr(frame, "is_corrupt", False):
-      stats.corrupt_frames += 1
+  def timed_frames():  # (frame, index, seconds) in presentation order
+    for frame in frames():
+      if frame.pts is None or info.ordinal:  # no usable timestamp: count in order
+        i = stats.decoded_to + 1
+        seconds = i / info.fps
+      else:
+        i = pos.get(frame.pts)
+        if i is None or i <= stats.decoded_to:  # not a presentable packet's frame
+          stats.unplanned += 1
+          continue
+        seconds = frame.pts * tb - info.start_time
+      stats.decoded_to = i
+      if getattr(frame, "is_corrupt", False):
+        stats.corrupt_frames += 1
+      yield frame, i, seconds
+
+  errors_when_served = 0  # stats.decode_errors when a frame was last served
+  k = 0  # next position in `groups` to serve
+  spare = collections.deque(maxlen=SPARE_FRAMES)
+  last = None
+  for frame, i, seconds in timed_frames():
     last = (frame, i, seconds)
-    if j < len(order) and indices[order[j]] <= i:
-      slots = []
-      while j < len(order) and indices[order[j]] <= i:
-        if indices[order[j]] != i:
-          stats.missing += 1
-        slots.append(int(order[j]))
-        j += 1
-      yield slots, i, seconds, frame
-  if j < len(order):
+    lost = []
+    while k < len(groups) and groups[k][0] < i:
+      lost.append(groups[k])
+      k += 1
+    own = []
+    if k < len(groups) and groups[k][0] == i:
+      own = list(groups[k][1])
+      k += 1
+    if lost:
+      stats.missing += sum(len(slots) for _, slots in lost)
+      candidates = list(spare) + ([] if own else [last])
+      if not candidates:  # this frame is wanted and nothing came between: it serves them too
+        own += [slot for _, slots in lost for slot in slots]
+      for cand, slots in _stand_ins(lost, candidates) if candidates else ():
+        if cand[1] == i:
+          own += slots
+        else:
+          yield (slots, *cand[1:], cand[0])
+      spare.clear()
+    if own:
+      yield sorted(own), i, seconds, frame
+      spare.clear()
+      errors_when_served = stats.decode_errors
+    else:
+      spare.append(last)
+  if k < len(groups):
     if last is None:
       raise errors.TruncatedVideoError(info.path, "no frame could be decoded")
     stats.truncated = stats.truncated or stats.decoded_to < info.num_frames - 1
-    stats.missing += len(order) - j
-    frame, i, seconds = last
-    yield [int(s) for s in order[j:]], i, seconds, frame
+    lost = groups[k:]
+    stats.missing += sum(len(slots) for _, slots in lost)
+    for cand, slots in _stand_ins(lost, list(spare) or [last]):
+      yield (slots, *cand[1:], cand[0])
+
+
+def _stand_ins(lost, candidates):
+  """Which decoded frames serve wanted indices that never decoded: [(candidate, slots)].
+
+    lost: [(index, slots)] increasing; candidates: [(frame, index, seconds)], increasing
+    indices. With enough candidates each lost index gets its own, nearest first, in order;
+    otherwise each takes its nearest and some share one.
+    """
+  idx = np.array([c[1] for c in candidates])
+  out = []
+  if len(candidates) >= len(lost):
+    lo = 0
+    for q, (v, slots) in enumerate(lost):
+      hi = len(candidates) - (len(lost) - q)  # leave one for each lost index after this
+      p = lo + int(np.argmin(np.abs(idx[lo:hi + 1] - v)))
+      out.append((candidates[p], list(slots)))
+      lo = p + 1
+    return out
+  for v, slots in lost:
+    p = int(np.argmin(np.abs(idx - v)))
+    if out and out[-1][0] is candidates[p]:
+      out[-1][1].extend(slots)
+    else:
+      out.append((candidates[p], list(slots)))
+  return out
 
 
 def upright_size(frame, rotation):

@@ -320,7 +320,7 @@ def _decode_warnings(info, stats, report):
       missing_frames=stats.missing)
   if stats.missing:
     report.warnings.append(f"{stats.missing} sampled frames could not be decoded (corrupt "
-                           "or truncated) and were replaced by the next decodable frame")
+                           "or truncated) and were replaced by a neighbouring decodable frame")
   if stats.decode_errors or stats.corrupt_frames:
     report.warnings.append(f"{stats.decode_errors} packets failed to decode, "
                            f"{stats.corrupt_frames} frames flagged corrupt")
@@ -346,6 +346,5 @@ def _audio(collect, info, times, cfg, report):
   if collect.bad:
     report.warnings.append(f"{collect.bad} audio packets failed to decode")
   report.audio_seconds = len(track.samples) / track.sample_rate
-  mel = audio.log_mel(track.samples, cfg)
-  win, valid = audio.windows(mel, track.start, times, cfg)
+  win, valid = audio.mel_windows(track.samples, track.start, times, cfg)
   return win, valid, True

@@ -4,9 +4,12 @@ A detector is any object with `detect(rgb) -> list[Detection]` and `close()`; re
 factory under a name in DETECTORS to make it selectable by MediaConfig.detector. A detector
 with a true `reusable` attribute promises that `detect` does not depend on earlier calls: the
 encoder then keeps it for the next video instead of building a new one.
-mediapipe is imported only when a mediapipe detector is built (it pulls in TensorFlow, 3 s).
+mediapipe is imported only when a mediapipe detector is built, and without TensorFlow (see
+`import_mediapipe`).
 """
 import dataclasses
+import importlib.abc
+import sys
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -32,8 +35,8 @@ class MediaPipeDetector:
   reusable = True  # the graph runs each image on its own: no state between calls
 
   def __init__(self, model_selection=1, min_score=0.5):
-    quiet_mediapipe()
-    from mediapipe.python.solutions import face_detection  # lazy: heavy import
+    import_mediapipe()
+    from mediapipe.python.solutions import face_detection
     self._fd = face_detection.FaceDetection(
         model_selection=model_selection, min_detection_confidence=min_score)
 
@@ -90,6 +93,42 @@ def quiet_mediapipe():
   # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4: harmless, and it would
   # otherwise warn on every graph run.
   warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
+
+
+# mediapipe's package __init__ imports mediapipe.tasks, whose optional_dependencies module runs
+# `from tensorflow.tools.docs import doc_controls` (for its API docs only) and falls back to a
+# no-op when TensorFlow is missing. With TensorFlow installed that one line imports all of it:
+# 9 s and 830 MB of a 1 GB peak per process that encodes videos. Only that import is refused,
+# and only while mediapipe is first imported and TensorFlow is not loaded yet; TensorFlow stays
+# importable as usual afterwards.
+_TF_DOCS_IMPORTER = "mediapipe.tasks.python.core.optional_dependencies"
+
+
+class _NoTensorFlowForMediapipeDocs(importlib.abc.MetaPathFinder):
+
+  def find_spec(self, name, path=None, target=None):
+    if name.partition(".")[0] != "tensorflow":
+      return None
+    frame = sys._getframe(1)
+    for _ in range(40):  # the import machinery's own frames sit between
+      if frame is None:
+        break
+      if frame.f_globals.get("__name__") == _TF_DOCS_IMPORTER:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+      frame = frame.f_back
+    return None
+
+
+def import_mediapipe():
+  """Import mediapipe (lazily: a heavy import) without TensorFlow; quiet its warnings."""
+  quiet_mediapipe()
+  if "mediapipe" not in sys.modules and "tensorflow" not in sys.modules:
+    finder = _NoTensorFlowForMediapipeDocs()
+    sys.meta_path.insert(0, finder)
+    try:
+      import mediapipe  # noqa: F401
+    finally:
+      sys.meta_path.remove(finder)
 
 
 DETECTORS: Dict[str, Callable[..., object]] = {

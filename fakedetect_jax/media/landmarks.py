@@ -50,9 +50,9 @@ class FaceMesh:
     """
 
   def __init__(self, min_score=0.5):
-    from fakedetect_jax.media.faces import quiet_mediapipe
-    quiet_mediapipe()
-    from mediapipe.python.solutions import face_mesh  # lazy: heavy import
+    from fakedetect_jax.media.faces import import_mediapipe
+    import_mediapipe()
+    from mediapipe.python.solutions import face_mesh
     self._fm = face_mesh.FaceMesh(
         static_image_mode=False,
         max_num_faces=1,

@@ -9,7 +9,9 @@ import pytest
 
 from fakedetect_jax import media
 from fakedetect_jax.media import MediaConfig, encode_video, encode_video_with_report, write_video
+from fakedetect_jax.media import __main__ as cli
 from media_testlib import astronaut_clip
+from real_world import moov_span
 from media_testlib import media_dir  # noqa: F401 (fixture)
 
 CFG = MediaConfig(num_frames=8, face_size=64, mouth_size=32)
@@ -50,6 +52,9 @@ def files(media_dir):
   fs = open(f["good_faststart"], "rb").read()
   f["truncated_tail"] = str(d / "truncated_tail.mp4")  # index first, data cut at 60%
   open(f["truncated_tail"], "wb").write(fs[:int(len(fs) * 0.6)])
+  moov, size = moov_span(f["good_faststart"])
+  f["cut_in_moov"] = str(d / "cut_in_moov.mp4")  # the download stopped inside the index
+  open(f["cut_in_moov"], "wb").write(fs[:moov + size // 2])
   f["text"] = str(d / "notes.mp4")
   open(f["text"], "w").write("this is not a video\n" * 50)
   f["noise"] = str(d / "noise.mp4")
@@ -82,11 +87,12 @@ def files(media_dir):
 @pytest.mark.parametrize("key,error,words", [
     ("empty", media.EmptyFileError, "0 bytes"),
     ("truncated", media.TruncatedVideoError, "truncated"),
+    ("cut_in_moov", media.TruncatedVideoError, "truncated"),
     ("text", media.NotAVideoError, "container"),
     ("noise", media.NotAVideoError, "container"),
     ("audio_only", media.NoVideoStreamError, "video stream"),
 ])
-def test_unreadable_files_raise_one_line_typed_errors(files, key, error, words):
+def test_unreadable_files_raise_one_line_typed_errors(files, key, error, words, capsys):
   with pytest.raises(error) as e:
     encode_video(files[key], CFG)
   msg = str(e.value)
@@ -94,6 +100,10 @@ def test_unreadable_files_raise_one_line_typed_errors(files, key, error, words):
   assert msg.startswith(files[key] + ": expected") and words in msg and "\n" not in msg
   again = pickle.loads(pickle.dumps(e.value))  # crosses process pools intact
   assert type(again) is error and str(again) == msg
+  # The command line: exit 2, that one line on stderr, nothing on stdout.
+  assert cli.main([files[key], "--frames", "4"]) == 2
+  out, err = capsys.readouterr()
+  assert out == "" and err == f"error: {msg}\n"
 
 
 def test_missing_file(tmp_path):
@@ -118,6 +128,12 @@ def test_corrupt_frames_in_the_middle_are_counted(files):
   # Replacements are real neighbours, reported as such.
   assert np.all(np.diff(ex["frame_indices"]) >= 0) and ex["frame_indices"][-1] == 29
   assert ex["face_found"].all()
+  # With frames to spare, each lost one is replaced by a distinct decoded neighbour.
+  ex, report = encode_video_with_report(files["corrupt_middle"], CFG)
+  lost = set(media.sample_indices(30, CFG)[0]) - set(ex["frame_indices"])
+  assert lost and report.counts["missing_frames"] == len(lost)
+  assert np.all(np.diff(ex["frame_indices"]) > 0)
+  np.testing.assert_allclose(ex["timestamps"], ex["frame_indices"] / 10, atol=1e-6)
 
 
 def test_unreadable_audio_is_a_warning(files):
@@ -140,19 +156,23 @@ def test_no_face_anywhere(files):
 
 
 def test_encode_many_skips_and_counts_failures(files):
-  paths = [files["good"], files["empty"], files["no_face"], files["text"], files["good"]]
+  paths = [
+      files["good"], files["empty"], files["no_face"], files["text"], files["cut_in_moov"],
+      files["good"], files["noise"]
+  ]
   summary = media.BatchSummary()
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     out = list(media.encode_many(paths, CFG, workers=2, progress=False, summary=summary))
   assert [p for p, _ in out] == [files["good"], files["no_face"], files["good"]]  # in order
   assert all(ex["frames"].shape == (8, 64, 64, 3) for _, ex in out)
-  assert (summary.total, summary.encoded, len(summary.failed)) == (5, 3, 2)
-  assert [p for p, _ in summary.failed] == [files["empty"], files["text"]]
+  assert (summary.total, summary.encoded, len(summary.failed)) == (7, 3, 4)
+  bad = [files[k] for k in ("empty", "text", "cut_in_moov", "noise")]
+  assert [p for p, _ in summary.failed] == bad
   assert summary.warned == {"no face in any of the N sampled frames": 1}
   lines = [str(w.message) for w in caught if issubclass(w.category, media.MediaWarning)]
   assert lines == [
-      "encoded 3 of 5 videos, skipped 2; "
+      "encoded 3 of 7 videos, skipped 4; "
       "warnings (no face in any of the N sampled frames: 1)"
   ]
 
