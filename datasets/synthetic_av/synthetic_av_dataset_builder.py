@@ -16,12 +16,30 @@ gated datasets. Four categories, as in FakeAVCeleb, with the visual cues as sepa
 
 `label` is fake when either stream is. Each synthetic person (`source_id`) lives in one split
 only (about 60/20/20). Everything is deterministic from the config's seed.
+
+The `real` and `real_tiny` configs are made from real faces and real speech instead
+(real_render.py says how), with the real datasets' face manipulations:
+
+    python -m fakedetect_jax.testing.real_media fetch      # once: faces and speech, ~10 MB
+    tfds build datasets/synthetic_av --config=real [--manual_dir=<that folder>]
+
+| category            | methods                                   |
+|---------------------|-------------------------------------------|
+| RealVideo-RealAudio | real                                      |
+| RealVideo-FakeAudio | voice                                     |
+| FakeVideo-RealAudio | faceswap, reenact, blend, flicker, lipsync |
+| FakeVideo-FakeAudio | the same with -voice                      |
+
+manual_dir defaults to fakedetect_jax.testing.real_media.default_dir(). `source_id` is the
+target identity, `partner_id` the other identity a fake took its face or expression from, and
+`speaker_id` / `other_speaker_id` the voices; all of them stay in one split.
 """
 import dataclasses
 import multiprocessing
 import os
 import site
 
+import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 from etils import epath
@@ -30,7 +48,7 @@ from fakedetect_jax import builder_lib
 from fakedetect_jax.builder_lib import Item
 from fakedetect_jax.media import MediaConfig, write_video
 
-from synthetic_av import render
+from synthetic_av import real_render, render
 
 
 @dataclasses.dataclass(eq=False)
@@ -41,6 +59,7 @@ class SyntheticConfig(builder_lib.VideoConfig):
   fps: int = 25
   size: int = 144  # frame side, pixels
   seed: int = 0
+  faces: str = "astronaut"  # or "real": real_render.py's identities, speech and methods
 
 
 _ALL_ONCE = tuple((m, 1) for m in render.METHODS)
@@ -52,6 +71,13 @@ _QUICKSTART_HEAVY = tuple(
 # Three real videos a person: a learned fusion is fitted on validation, where one fully real
 # video in eight would leave it a handful of negatives.
 _PROOF = tuple((m, 3 if m == "real" else 1) for m in render.METHODS)
+
+# Real faces: twice the real and face-swapped videos (the faceswap-vs-real task then has 12 test
+# videos a class with 3 test people), one video of every other method.
+_REAL = tuple((m, 2 if m in ("real", "voice", "faceswap") else 1) for m in real_render.METHODS)
+_REAL_TINY = tuple((m, 2 if m in ("real", "faceswap") else 1)
+                   for m in ("real", "voice", "faceswap", "reenact", "blend", "flicker", "lipsync",
+                             "faceswap-voice"))
 
 
 class Builder(builder_lib.ManualVideoBuilder):
@@ -114,6 +140,25 @@ class Builder(builder_lib.ManualVideoBuilder):
           media=MediaConfig(
               num_frames=16, sampling="clips", clip_len=16, face_size=64, mouth_size=32),
           description="192 videos of 1.6 s; 16 consecutive frames of 64 px faces each."),
+      SyntheticConfig(
+          name="real",
+          faces="real",
+          identities=(7, 3, 3),
+          copies=_REAL,
+          duration=1.0,
+          size=128,
+          media=MediaConfig(num_frames=8, face_size=96, mouth_size=48),
+          description="195 videos of 1 s at 128 px from 13 real faces and 11 real speakers; 8 "
+          "frames of 96 px faces each. Needs the real media (manual_dir)."),
+      SyntheticConfig(
+          name="real_tiny",
+          faces="real",
+          identities=(7, 3, 3),
+          copies=_REAL_TINY,
+          duration=0.48,
+          size=96,
+          media=MediaConfig(num_frames=4, face_size=64, mouth_size=32),
+          description="130 videos of 0.48 s at 96 px from 13 real faces: the test's build."),
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "small"
   DESCRIPTION = __doc__
@@ -123,16 +168,21 @@ class Builder(builder_lib.ManualVideoBuilder):
     return {
         "video_label": tfds.features.ClassLabel(names=real_fake),
         "audio_label": tfds.features.ClassLabel(names=real_fake),
-        "category": tfds.features.Text()
+        "category": tfds.features.Text(),
+        **({
+            k: tfds.features.Text() for k in ("partner_id", "speaker_id", "other_speaker_id")
+        } if self.builder_config.faces == "real" else {})
     }
 
   def source_dir(self, dl_manager):
     root = epath.Path(dl_manager.download_dir) / "synthetic_av" / self.builder_config.name
+    if self.builder_config.faces == "real":
+      self._prepare_real(dl_manager, root)
     jobs = [(root / it.video_id, it) for it in self.plan(root) if not (root / it.video_id).exists()]
     if jobs:
       context = multiprocessing.get_context("spawn")  # TF is loaded here: never fork
       workers = min(len(jobs), self._workers or os.cpu_count() or 1)
-      args = [(str(path), self.builder_config, it.source_id, it.method, it.video_id)
+      args = [(str(path), self.builder_config, it.source_id, it.method, it.video_id, it.extra)
               for path, it in jobs]
       # Spawned workers import this module as `synthetic_av...`: give them the folder that
       # `tfds build` (or the training code) put on the parent's sys.path.
@@ -146,9 +196,76 @@ class Builder(builder_lib.ManualVideoBuilder):
           pass
     return root
 
+  def _media_root(self, dl_manager):
+    """The real media folder: --manual_dir when it holds the files, else real_media's default."""
+    from fakedetect_jax.testing import real_media
+    try:
+      manual = os.fspath(dl_manager.manual_dir)
+    except Exception:  # TFDS refuses a manual_dir that does not exist (none was given)
+      manual = None
+    for root in (manual, real_media.default_dir()):
+      if root and not real_render.missing(root):
+        return root
+    where = manual or real_media.default_dir()
+    raise builder_lib.LayoutError(
+        f"synthetic_av/{self.builder_config.name}: real media missing under {where} "
+        f"({', '.join(real_render.missing(where)[:3])}...); run `{real_render.FETCH}` "
+        "and pass its folder as --manual_dir")
+
+  def _prepare_real(self, dl_manager, root):
+    """Face crops and mesh tracks of every identity, and the speech, once (mediapipe)."""
+    c = self.builder_config
+    todo = [
+        ident for ident in real_render.IDENTITIES
+        if not (root / "identities" / f"{ident[0]}.npz").exists()
+    ]
+    if todo or not (root / "speech.npz").exists():
+      media_root = self._media_root(dl_manager)
+      (root / "identities").mkdir(parents=True, exist_ok=True)
+      side = real_render.crop_side(c.size)
+      for ident in tqdm.tqdm(todo, desc="face meshes", unit="identity"):
+        real_render.prepare_identity(media_root, ident,
+                                     os.fspath(root / "identities" / f"{ident[0]}.npz"), side,
+                                     c.fps)
+      if not (root / "speech.npz").exists():
+        real_render.prepare_speech(media_root, os.fspath(root / "speech.npz"))
+
+  def _plan_real(self, root):
+    c = self.builder_config
+    split_of = real_render.assign_splits(c.identities, c.seed)
+    speaker_of = real_render.assign_speakers(split_of)
+    yaws = {i: float(np.load(os.fspath(root / "identities" / f"{i}.npz"))["yaw"]) for i in split_of}
+    pairs = real_render.partners(split_of, yaws, speaker_of)
+    items = []
+    for person, _, _, _ in real_render.IDENTITIES:
+      partner, other_speaker = pairs[person]
+      for method, copies in c.copies:
+        cat, fake_video, fake_audio = real_render.category(method)
+        visual = real_render.VISUAL[method]
+        for k in range(copies):
+          video_id = f"{cat}/{person}_{method}_{k}.mp4"
+          items.append(
+              Item(
+                  split=split_of[person],
+                  video_id=video_id,
+                  path=os.fspath(root / video_id),
+                  label="fake" if fake_video or fake_audio else "real",
+                  method=method,
+                  source_id=person,
+                  extra=(("video_label", "fake" if fake_video else "real"),
+                         ("audio_label", "fake" if fake_audio else "real"), ("category", cat),
+                         ("partner_id", partner if visual not in (None, "lipsync") else ""),
+                         ("speaker_id", speaker_of[person]),
+                         ("other_speaker_id",
+                          other_speaker if fake_audio or visual == "lipsync" else ""))))
+    order = {s: i for i, s in enumerate(builder_lib.SPLITS)}
+    return sorted(items, key=lambda it: order[it.split])
+
   def plan(self, root):
     """Every video of the config as an Item, in a fixed order."""
     c = self.builder_config
+    if c.faces == "real":
+      return self._plan_real(root)
     items = []
     person = 0
     for split, count in zip(builder_lib.SPLITS, c.identities):
@@ -175,8 +292,32 @@ class Builder(builder_lib.ManualVideoBuilder):
     return self.plan(manual_dir)
 
 
+def _render_real(path, config, person, method, video_id, extra):
+  """(frames, audio, manipulation masks) of one video of a `real` config."""
+  extra = dict(extra)
+  root = os.path.dirname(os.path.dirname(path))
+  names = [i[0] for i in real_render.IDENTITIES]
+  partner = extra["partner_id"] or person  # (unused by the methods without a partner)
+  load = lambda name: dict(np.load(os.path.join(root, "identities", name + ".npz")))
+  speech = np.load(os.path.join(root, "speech.npz"))
+  other = extra["other_speaker_id"] or extra["speaker_id"]
+  copy = int(video_id.rsplit("_", 1)[1].split(".")[0])
+  seed = lambda name: config.seed * 100003 + names.index(name) * 101
+  seeds = (seed(person), seed(partner), seed(person) + 7 * real_render.METHODS.index(method) + 1)
+  return real_render.render_video(
+      load(person), load(partner), speech[extra["speaker_id"]], speech[other], method,
+      config.duration, config.fps, config.size, seeds, copy)
+
+
 def _render_one(args):
-  path, config, source_id, method, video_id = args
+  path, config, source_id, method, video_id, extra = args
+  if config.faces == "real":
+    frames, audio, _ = _render_real(path, config, source_id, method, video_id, extra)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.mp4"
+    write_video(tmp, frames, fps=config.fps, audio=audio, sample_rate=render.SAMPLE_RATE)
+    os.replace(tmp, path)
+    return
   person = int(source_id[-3:])
   identity = render.make_identity(config.seed * 100003 + person)
   copy = int(video_id.rsplit("_", 1)[1].split(".")[0])
