@@ -4,14 +4,14 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import uuid
 
 import pytest
 
-from conftest import REPO
+from serve_fixture import request as _request
+from serve_fixture import start_server, stop_server
+from serve_fixture import upload as _upload
 from test_predict import rendered_videos, trained_detector
 
 MAX_BYTES = 400_000
@@ -22,41 +22,10 @@ def server(tmp_path_factory, synthetic_tiny):
   """(port, upload temp dir) of a server with a small upload limit and one detection at a time."""
   detector = trained_detector(tmp_path_factory, synthetic_tiny)
   tmp = tmp_path_factory.mktemp("server_tmp")  # the server's TMPDIR: uploads must not stay
-  env = dict(os.environ, TMPDIR=str(tmp), XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.Popen([
-      sys.executable, "-m", "fakedetect_jax.serve", f"--detector={detector}", "--port=0",
-      f"--max-upload-mb={MAX_BYTES / (1 << 20)}", "--max-concurrent=1", "--quiet"
-  ],
-                          cwd=REPO,
-                          env=env,
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE,
-                          text=True)
-  line = proc.stdout.readline()  # printed once the model is loaded and compiled
-  if not line.startswith("Serving"):
-    proc.kill()
-    raise AssertionError(f"server did not start: {line}{proc.stderr.read()[-3000:]}")
-  port = int(line.rsplit(":", 1)[1].strip(" /\n"))
+  proc, port = start_server(detector, tmp, f"--max-upload-mb={MAX_BYTES / (1 << 20)}",
+                            "--max-concurrent=1", "--quiet")
   yield port, tmp
-  proc.terminate()
-  proc.wait(timeout=60)
-
-
-def _request(port, method, path, body=None, headers=None):
-  conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-  conn.request(method, path, body=body, headers=headers or {})
-  resp = conn.getresponse()
-  data = resp.read()
-  conn.close()
-  return resp.status, (
-      json.loads(data) if resp.getheader("Content-Type") == "application/json" else data)
-
-
-def _upload(port, data, name="clip.mp4"):
-  return _request(port, "POST", "/api/detect", data, {
-      "Content-Type": "application/octet-stream",
-      "X-Filename": name
-  })
+  stop_server(proc)
 
 
 def test_api_good_upload_raw_and_multipart(server, synthetic_tiny):
