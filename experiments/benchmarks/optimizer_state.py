@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fakedetect_jax import config_lib, models
+from fakedetect_jax.models.__main__ import count
 from fakedetect_jax.train import state as state_lib
 
 PAIRS = (("effort", "clip_finetune"), ("univfd", "clip_finetune"))
@@ -22,10 +23,6 @@ PAIRS = (("effort", "clip_finetune"), ("univfd", "clip_finetune"))
 
 def nbytes(tree):
   return sum(int(np.prod(x.shape)) * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
-
-
-def count(tree):
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
 def abstract_state(name):
