@@ -52,9 +52,13 @@ setuptools.setup(
         # open_clip_torch: it needs torchvision, whose PyPI wheels are built against the CUDA
         # torch (with the CPU torch `import torchvision` fails), so tests/test_clip_convert.py
         # rebuilds open_clip's key layout in torch.
+        # torchmetrics: the AUROC of the avdeepfake1m SDK's clip AUC (evaluate/localization.py).
+        # The SDK itself is not listed: setup.py cannot say --no-deps, and its metadata asks for
+        # lightning, torchvision (CUDA-only wheels), torchaudio, numpy<2 and pandas 2, none of
+        # which its evaluator imports. README installs it with `pip install --no-deps`.
         "dev": [
             "pytest==9.0.3", "scikit-learn==1.9.1", "dill==0.4.1", "selenium==4.40.0",
-            "yapf==0.43.0", "torch==2.13.0", "transformers==5.23.0"
+            "yapf==0.43.0", "torch==2.13.0", "transformers==5.23.0", "torchmetrics==1.9.0"
         ],
         # Reading released PyTorch checkpoints (python -m fakedetect_jax.models
         # import-deepfakebench): torch.load(weights_only=True).
