@@ -10,7 +10,8 @@ from the `rng` (a numpy Generator) only: equal generators give equal fakes.
 
   faceswap      FaceForensics++'s FaceSwap (the graphics method): the source identity's face
                 mesh warped triangle by triangle (piecewise affine over the Delaunay
-                triangulation of the target's mesh) onto the target's landmarks, colour-matched
+                triangulation of the target's mesh) onto the target's landmarks from a texture
+                of 0.35-0.6 the frame's resolution (the blur of a rendered swap), colour-matched
                 to the target in LAB inside the mask, blended through a feathered convex hull
                 of the target's mesh (the whole mesh, or brows-to-chin as dlib masks are).
   reenact       Face2Face-like: the target's own face, its lips, eyes and brows moved towards a
@@ -93,6 +94,7 @@ INNER_FACE = tuple(i for i in FACE_OVAL if i not in (10, 338, 297, 332, 109, 67,
     RIGHT_BROW + LEFT_BROW)
 MOUTH_CORNERS = (61, 291)
 MOUTH_MIDDLE = (13, 14)  # inner upper and lower lip
+TEXTURE_SCALE = (0.35, 0.6)  # faceswap's texture resolution, a fraction of the frame's
 
 
 def mesh(landmarks):
@@ -283,9 +285,22 @@ def faceswap(target, target_landmarks, source, source_landmarks, rng):
   keep = mask.ravel() > 0
   region = target[box[0]:box[2], box[1]:box[3]].reshape(-1, 3).astype(np.float32)
   face = region.copy()
-  warped = _sample(source, src_xy[keep])
+  # The face is rendered from a texture of lower resolution than the frame (FaceForensics++'s
+  # FaceSwap textures a fitted model; FWA, Li & Lyu 2019: swapped faces carry the blur of a
+  # lower resolution): sample a downscaled source at the scaled coordinates.
+  scale = rng.uniform(*TEXTURE_SCALE)
+  warped = _sample(_downscale(source, scale), src_xy[keep] * scale)
   face[keep] = _match_colour(warped, region[keep], mask.ravel()[keep], strength)
   return _compose(target, box, face.reshape(h, w, 3), mask)
+
+
+def _downscale(image, scale):
+  """`image` resized by `scale` < 1 with area averaging (anti-aliased), float32."""
+  from PIL import Image
+  h, w = np.asarray(image).shape[:2]
+  size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+  return np.asarray(
+      Image.fromarray(np.asarray(image, np.uint8)).resize(size, Image.BOX), np.float32)
 
 
 def _polygon_area(p):

@@ -24,8 +24,9 @@ Methods (FakeAVCeleb's four categories, as render.category):
   flicker     blend with a strength that jumps per frame
   lipsync     the mouth driven by another speaker's speech envelope than the one heard
   <m>-voice   a visual method with another speaker's speech
-The partner (face source or driver) is the identity of the same split with the nearest head turn
-(face_swap.yaw_ratio); the other speaker is a speaker of the same split. 45-m7-di-ph.jpg is left
+The partner (face source or driver) is an identity of the same split with a near head turn
+(face_swap.yaw_ratio within MAX_YAW_GAP), a different one for each copy where there are several;
+the other speaker is a speaker of the same split. 45-m7-di-ph.jpg is left
 out: it is near-profile (yaw ratio -0.13), no other face is within the 0.15 a swap needs.
 """
 import os
@@ -72,6 +73,7 @@ VISUAL = {
 VISUAL.update({m + "-voice": v for m, v in VISUAL.items() if v})
 METHODS = tuple(VISUAL)
 _ZOOM_IN = 1.2  # the output frame shows the middle 1/1.2 of the crop, leaving room for sway
+MAX_YAW_GAP = 0.15  # head turns a face swap or reenactment pairs (face_swap.py: pairing)
 _VIDEO_SECONDS = 4.0  # frames read from the start of a real video
 
 
@@ -329,16 +331,18 @@ def track(base, size, n, copy, envelope_, seed):
 
 
 def partners(split_of, yaws, speaker_of):
-  """{identity: (partner identity, other speaker)}: the partner is the identity of the same
-  split with the nearest yaw ratio; the other speaker is the partner's speaker if it differs
-  from the identity's own, else the first other speaker of the split."""
+  """{identity: (partners, other speaker)}: the partners are the other identities of the same
+  split whose yaw ratio is within MAX_YAW_GAP of the identity's, nearest first (the nearest one
+  alone when none is); copy k of a method takes partner k modulo their number, so a person's
+  face swaps come from several sources. The other speaker is the first partner's speaker if it
+  differs from the identity's own, else the first other speaker of the split."""
   out = {}
   for person, split in sorted(split_of.items()):
     mates = sorted((p for p, s in split_of.items() if s == split and p != person),
                    key=lambda p: (abs(yaws[p] - yaws[person]), p))
-    partner = mates[0]
-    voices = [speaker_of[p] for p in [partner] + mates if speaker_of[p] != speaker_of[person]]
-    out[person] = (partner, voices[0] if voices else speaker_of[partner])
+    close = [p for p in mates if abs(yaws[p] - yaws[person]) <= MAX_YAW_GAP] or mates[:1]
+    voices = [speaker_of[p] for p in close + mates if speaker_of[p] != speaker_of[person]]
+    out[person] = (tuple(close), voices[0] if voices else speaker_of[close[0]])
   return out
 
 

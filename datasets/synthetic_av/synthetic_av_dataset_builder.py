@@ -72,9 +72,10 @@ _QUICKSTART_HEAVY = tuple(
 # video in eight would leave it a handful of negatives.
 _PROOF = tuple((m, 3 if m == "real" else 1) for m in render.METHODS)
 
-# Real faces: twice the real and face-swapped videos (the faceswap-vs-real task then has 12 test
-# videos a class with 3 test people), one video of every other method.
-_REAL = tuple((m, 2 if m in ("real", "voice", "faceswap") else 1) for m in real_render.METHODS)
+# Real faces: three real videos and three voice swaps a person, four face swaps (from as many
+# sources as the person has partners), one video of every other method: the faceswap-vs-real
+# task has 12 swapped and 18 real test videos with 3 test people.
+_REAL = tuple((m, {"real": 3, "voice": 3, "faceswap": 4}.get(m, 1)) for m in real_render.METHODS)
 _REAL_TINY = tuple((m, 2 if m in ("real", "faceswap") else 1)
                    for m in ("real", "voice", "faceswap", "reenact", "blend", "flicker", "lipsync",
                              "faceswap-voice"))
@@ -238,11 +239,12 @@ class Builder(builder_lib.ManualVideoBuilder):
     pairs = real_render.partners(split_of, yaws, speaker_of)
     items = []
     for person, _, _, _ in real_render.IDENTITIES:
-      partner, other_speaker = pairs[person]
+      mates, other_speaker = pairs[person]
       for method, copies in c.copies:
         cat, fake_video, fake_audio = real_render.category(method)
         visual = real_render.VISUAL[method]
         for k in range(copies):
+          partner = mates[k % len(mates)]
           video_id = f"{cat}/{person}_{method}_{k}.mp4"
           items.append(
               Item(
