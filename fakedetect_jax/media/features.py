@@ -4,6 +4,8 @@ tensorflow_datasets is imported inside the function: media stays importable (and
 import) without TensorFlow. Face crops are stored as an encoded image sequence (JPEG quality
 95 by default, about 20x smaller than raw); mouth crops, audio and face landmarks as
 zlib-compressed tensors, so the decoded example has exactly the encoder's shapes and dtypes.
+With dense sampling (MediaConfig.dense()) the time dimension of every per-frame feature is None:
+each example stores its own frame count.
 """
 from fakedetect_jax.media.config import MediaConfig
 from fakedetect_jax.media.encoder import example_spec

@@ -54,8 +54,8 @@ class Replica:
 _FACE = None
 
 
-def face_clip(seed, frames=12, height=96, width=128):
-  """uint8 [T,H,W,3]: the astronaut's face drifting over a noise background."""
+def face_clip(seed, frames=12, height=96, width=128, step=1.0):
+  """uint8 [T,H,W,3]: the astronaut's face drifting `step` px a frame over a noise background."""
   global _FACE
   import cv2
   if _FACE is None:
@@ -69,7 +69,7 @@ def face_clip(seed, frames=12, height=96, width=128):
   x, y = int(rng.integers(-30, 0)), int(rng.integers(-20, -5))
   out = []
   for i in range(frames):
-    f, xi = bg.copy(), x + i
+    f, xi = bg.copy(), x + int(round(i * step))
     x0, y0, x1, y1 = max(0, xi), max(0, y), min(width, xi + side), min(height, y + side)
     f[y0:y1, x0:x1] = face[y0 - y:y1 - y, x0 - xi:x1 - xi]
     out.append(f)
@@ -384,3 +384,281 @@ def write_fakeavceleb(manual_dir):
 
 # Pinned: the 6 identities ordered by md5("fakeavceleb" + id), cut 15% test, 15% validation.
 FAV_SPLITS = {"train": 12, "validation": 4, "test": 4}
+
+# --------------------------------------------------------------- temporal localization
+
+# Localization replicas: 32 frames at 25 fps (1.28 s), 96 px square, with audio, as LAV-DF and
+# AV-Deepfake1M's 224 px talking heads are, only smaller.
+LOC_FRAMES, LOC_SIZE = 32, 96
+LOC_SECONDS = LOC_FRAMES / FPS
+
+
+def write_loc_clip(path, seed, frames=LOC_FRAMES):
+  """A real H.264 + AAC mp4 of `frames` frames (face_clip at LOC_SIZE, a tone)."""
+  write_video(
+      path,
+      face_clip(seed, frames=frames, height=LOC_SIZE, width=LOC_SIZE, step=0.5),
+      fps=FPS,
+      audio=tone(seed, frames=frames))
+
+
+@dataclasses.dataclass
+class LocReplica(Replica):
+  """A localization replica: also each written video's segments as the build must store them
+    (clipped to the video), its modify_type, and the index-time skips (file -> why)."""
+  segments: Dict[str, Dict[str, list]] = dataclasses.field(default_factory=dict)
+  modify_type: Dict[str, str] = dataclasses.field(default_factory=dict)
+  bad_metadata: Dict[str, str] = dataclasses.field(default_factory=dict)
+  hidden: List[str] = dataclasses.field(default_factory=list)  # video_ids without labels
+
+
+class _LocWriter(_Writer):
+
+  def __init__(self, manual_dir):
+    super().__init__(manual_dir, audio=True)
+    self.segments, self.modify_type, self.bad, self.hidden = {}, {}, {}, []
+
+  def add(self, rel, truth=None, corrupt=False, frames=LOC_FRAMES, segments=None, modify_type=None):
+    self.seed += 1
+    write_loc_clip(os.path.join(self.manual_dir, rel), self.seed, frames)
+    if truth is None:
+      self.left_out.append(rel)
+      return
+    truth.corrupt = corrupt
+    self.videos[rel] = truth
+    if segments is not None:
+      self.segments[rel] = segments
+      self.modify_type[rel] = modify_type
+
+  def replica(self, splits):
+    return LocReplica(self.manual_dir, self.videos, splits, sorted(self.left_out), self.segments,
+                      self.modify_type, self.bad, self.hidden)
+
+
+def _loc_segments(modify_type, periods):
+  visual = periods if modify_type in ("visual_modified", "both_modified") else []
+  audio = periods if modify_type in ("audio_modified", "both_modified") else []
+  return {"fake_segments": periods, "visual_fake_segments": visual, "audio_fake_segments": audio}
+
+
+def write_lavdf(manual_dir):
+  """LAV-DF under manual_dir/LAV-DF: metadata.json (a list; the full file's extra fields
+    present), train/dev/test folders. 8 good videos (real, both, audio-only and visual-only
+    fakes with their originals in the same split), with the quirks: an audio period ending
+    4 ms past `duration` (clipped), `video_frames` one more than decodes, two periods in one
+    video. Bad metadata, skipped at indexing: a period clearly past the end, a reversed period,
+    a file listed but not on disk, an entry without `split`. And one whose `duration` claims 2 s
+    while 1.28 s decode, with a period at 1.5-1.9 s: only the decoded video shows it is past
+    the end, so the build skips it while encoding (counted like a corrupt file).
+
+    Returns a LocReplica; splits train 4, validation 2, test 2."""
+  w = _LocWriter(manual_dir)
+  base = "LAV-DF"
+  entries = []
+
+  def entry(file,
+            split,
+            periods,
+            modify_video,
+            modify_audio,
+            original=None,
+            duration=None,
+            video_frames=LOC_FRAMES):
+    entries.append({
+        "file": file,
+        "n_fakes": len(periods),
+        "fake_periods": periods,
+        "timestamps": [],  # the full metadata.json's word timings (ignored)
+        "duration": LOC_SECONDS if duration is None else duration,
+        "transcript": "",
+        "original": original,
+        "modify_video": modify_video,
+        "modify_audio": modify_audio,
+        "split": split,
+        "video_frames": video_frames,
+        "audio_channels": 1,
+        "audio_frames": int(LOC_SECONDS * 16000),
+    })
+
+  def good(file, split, periods, kind, original=None, stored=None, **kw):
+    split_name = {"train": "train", "dev": "validation", "test": "test"}[split]
+    label = "real" if kind == "real" else "fake"
+    w.add(
+        f"{base}/{file}",
+        Video(label, kind, original or file, split_name),
+        segments=_loc_segments(kind, periods if stored is None else stored),
+        modify_type=kind)
+    entry(file, split, periods, kind in ("visual_modified", "both_modified"), kind
+          in ("audio_modified", "both_modified"), original, **kw)
+
+  good("train/000001.mp4", "train", [], "real")
+  good("train/000002.mp4", "train", [[0.40, 0.80]], "both_modified", "train/000001.mp4")
+  good(
+      "train/000003.mp4",
+      "train", [[1.00, LOC_SECONDS + 0.004]],
+      "audio_modified",
+      "train/000001.mp4",
+      stored=[[1.00, LOC_SECONDS]])
+  good(
+      "train/000004.mp4",
+      "train", [[0.20, 0.50], [0.90, 1.10]],
+      "visual_modified",
+      "train/000001.mp4",
+      video_frames=LOC_FRAMES + 1)
+  good("dev/000005.mp4", "dev", [], "real")
+  good("dev/000006.mp4", "dev", [[0.50, 0.90]], "visual_modified", "dev/000005.mp4")
+  good("test/000007.mp4", "test", [], "real")
+  good("test/000008.mp4", "test", [[0.10, 0.30]], "both_modified", "test/000007.mp4")
+  # Bad metadata, skipped when indexing (files on disk but in no split).
+  w.add(f"{base}/train/000009.mp4")
+  entry("train/000009.mp4", "train", [[1.00, 2.50]], True, False, "train/000001.mp4")
+  w.bad["train/000009.mp4"] = "past the video's end"
+  w.add(f"{base}/train/000010.mp4")
+  entry("train/000010.mp4", "train", [[0.90, 0.30]], False, True, "train/000001.mp4")
+  w.bad["train/000010.mp4"] = "empty or reversed"
+  entry("train/000011.mp4", "train", [[0.2, 0.4]], True, True, "train/000001.mp4")
+  w.bad["train/000011.mp4"] = "not on disk"
+  w.add(f"{base}/dev/000013.mp4")
+  entries.append({"file": "dev/000013.mp4", "fake_periods": [], "duration": LOC_SECONDS})
+  w.bad["dev/000013.mp4"] = "split None"
+  # Past the end of the decoded video only: skipped while encoding.
+  w.add(
+      f"{base}/dev/000012.mp4",
+      Video("fake", "visual_modified", "dev/000005.mp4", "validation"),
+      corrupt=True)
+  entry("dev/000012.mp4", "dev", [[1.50, 1.90]], True, False, "dev/000005.mp4", duration=2.0)
+  w.text(f"{base}/metadata.json", json.dumps(entries, indent=1))
+  return w.replica({"train": 4, "validation": 2, "test": 2})
+
+
+def write_av_deepfake1m(manual_dir, hidden_test=True):
+  """AV-Deepfake1M under manual_dir/AV-Deepfake1M: train_metadata.json and train/ (4 identities,
+    a real and a fake clip each), val_metadata.json and val/ (a fifth identity: the test split),
+    and with hidden_test test_files.txt and test/ (2 unlabelled clips: the submission split).
+    Quirks: an audio segment 4 ms past video_frames / 25 (clipped), video_frames one more than
+    decodes, visual and audio segments that differ within one video. Bad metadata, skipped at
+    indexing: a segment clearly past the end, a listed file not on disk, an unknown
+    modify_type; and one past the decoded end only (video_frames claims 60), skipped while
+    encoding (counted like a corrupt file). The train identities split 3 / 1 train / validation (5%, at least one
+    identity), pinned by builder_lib.split_groups' md5 order.
+
+    Returns a LocReplica; splits train 6, validation 2, test 3 (+ submission 2)."""
+  w = _LocWriter(manual_dir)
+  base = "AV-Deepfake1M"
+  meta = {"train": [], "val": []}
+
+  def entry(folder, file, kind, visual=(), audio=(), fake=None, video_frames=LOC_FRAMES, model=""):
+    fake = sorted(list(visual) + list(audio)) if fake is None else fake
+    meta[folder].append({
+        "file": file,
+        "original": None if kind == "real" else file.rsplit("/", 1)[0] + "/real.mp4",
+        "split": folder,
+        "modify_type": kind,
+        "audio_model": model,
+        "fake_segments": [list(s) for s in fake],
+        "audio_fake_segments": [list(s) for s in audio],
+        "visual_fake_segments": [list(s) for s in visual],
+        "video_frames": video_frames,
+        "audio_frames": int(LOC_SECONDS * 16000),
+    })
+
+  def good(folder, file, kind, visual=(), audio=(), fake=None, stored_audio=None, **kw):
+    label = "real" if kind == "real" else "fake"
+    split = "test" if folder == "val" else None
+    person = file.split("/")[0]
+    fake_stored = sorted(list(visual) + list(stored_audio or audio)) if fake is None else fake
+    w.add(
+        f"{base}/{folder}/{file}",
+        Video(label, kind, person, split),
+        segments={
+            "fake_segments": [list(s) for s in fake_stored],
+            "visual_fake_segments": [list(s) for s in visual],
+            "audio_fake_segments": [list(s) for s in (stored_audio or audio)]
+        },
+        modify_type=kind)
+    entry(folder, file, kind, visual, audio, fake, **kw)
+
+  good("train", "id00001/vidA/00001/real.mp4", "real")
+  good(
+      "train",
+      "id00001/vidA/00001/fake_video_fake_audio.mp4",
+      "both_modified",
+      visual=[(0.40, 0.80)],
+      audio=[(0.40, 0.80)],
+      fake=[[0.40, 0.80]],
+      model="yourtts")
+  good("train", "id00002/vidB/00002/real.mp4", "real")
+  good(
+      "train",
+      "id00002/vidB/00002/fake_video_real_audio.mp4",
+      "visual_modified",
+      visual=[(0.20, 0.60)],
+      video_frames=LOC_FRAMES + 1)
+  good("train", "id00003/vidC/00003/real.mp4", "real")
+  good(
+      "train",
+      "id00003/vidC/00003/real_video_fake_audio.mp4",
+      "audio_modified",
+      audio=[(1.00, LOC_SECONDS + 0.004)],
+      stored_audio=[(1.00, LOC_SECONDS)],
+      fake=[[1.00, LOC_SECONDS]],
+      model="vits")
+  # fake_segments as the metadata has it (the union): the 4 ms overshoot clipped only in audio
+  meta["train"][-1]["fake_segments"] = [[1.00, LOC_SECONDS + 0.004]]
+  good("train", "id00004/vidD/00004/real.mp4", "real")
+  good(
+      "train",
+      "id00004/vidD/00004/fake_video_fake_audio.mp4",
+      "both_modified",
+      visual=[(0.20, 0.40)],
+      audio=[(0.30, 0.60)],
+      fake=[[0.20, 0.60]],
+      model="yourtts")
+  good("val", "id00005/vidE/00005/real.mp4", "real")
+  good(
+      "val",
+      "id00005/vidE/00005/fake_video_real_audio.mp4",
+      "visual_modified",
+      visual=[(0.52, 0.76)])
+  good(
+      "val",
+      "id00005/vidE/00005/real_video_fake_audio.mp4",
+      "audio_modified",
+      audio=[(0.08, 0.36)],
+      model="vits")
+  # Bad metadata, skipped when indexing.
+  w.add(f"{base}/train/id00001/vidA/00009/fake_video_fake_audio.mp4")
+  entry("train", "id00001/vidA/00009/fake_video_fake_audio.mp4", "both_modified", [(1.00, 3.00)],
+        [(1.00, 3.00)])
+  w.bad["train/id00001/vidA/00009/fake_video_fake_audio.mp4"] = "past the video's end"
+  entry("train", "id00002/vidB/00008/real.mp4", "real")
+  w.bad["train/id00002/vidB/00008/real.mp4"] = "not on disk"
+  w.add(f"{base}/val/id00005/vidE/00007/fake_video_fake_audio.mp4")
+  entry("val", "id00005/vidE/00007/fake_video_fake_audio.mp4", "sideways", [(0.2, 0.4)])
+  w.bad["val/id00005/vidE/00007/fake_video_fake_audio.mp4"] = "modify_type 'sideways'"
+  # video_frames claims 2.4 s, 1.28 s decode: past the decoded end, skipped while encoding.
+  w.add(
+      f"{base}/val/id00005/vidE/00006/fake_video_fake_audio.mp4",
+      Video("fake", "both_modified", "id00005", "test"),
+      corrupt=True)
+  entry(
+      "val",
+      "id00005/vidE/00006/fake_video_fake_audio.mp4",
+      "both_modified", [(1.5, 2.0)], [(1.5, 2.0)], [[1.5, 2.0]],
+      video_frames=60)
+  for folder, entries in meta.items():
+    w.text(f"{base}/{folder}_metadata.json", json.dumps(entries))
+  splits = {"train": 6, "validation": 2, "test": 3}
+  if hidden_test:
+    hidden = ["id00006/vidF/00006/000.mp4", "id00007/vidG/00007/000.mp4"]
+    for file in hidden:
+      w.add(
+          f"{base}/test/{file}",
+          Video("fake", "unknown",
+                file.split("/")[0], "submission"),
+          segments={k: [] for k in ("fake_segments", "visual_fake_segments", "audio_fake_segments")},
+          modify_type="unknown")
+      w.hidden.append(f"{base}/test/{file}")
+    w.text(f"{base}/test_files.txt", "".join(f"{f}\n" for f in hidden))
+    splits["submission"] = 2
+  return w.replica(splits)
