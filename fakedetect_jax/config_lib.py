@@ -116,7 +116,7 @@ def base_config():
   c.data.balance_classes = True  # sample real and fake frames equally often in training
   c.data.prefetch = 2  # global batches made ready on the devices ahead
   c.data.workers = config_dict.placeholder(int)  # Grain reader processes; None = every core
-  c.data.view = "frames"  # frames | clips | av | audio (see input/views.py)
+  c.data.view = "frames"  # frames | clips | av | audio | segments (see input/views.py)
   c.data.clip_len = 8  # frames per row of the clips / av views
   # Training and validation: keep these methods ('real' = real videos); () = all. Test keeps
   # every method (input/sources.run_methods).

@@ -231,3 +231,54 @@ def test_lavdf_entries_convert():
   assert (got["modify_type"], got["audio_fake_segments"],
           got["visual_fake_segments"]) == ("audio_modified", [[1.0, 1.5]], [])
   assert loc.lavdf_metadata({**e, "modify_video": True})["modify_type"] == "both_modified"
+
+
+def test_a_run_submission_names_videos_as_the_challenge_does(tmp_path):
+  from fakedetect_jax.train import localize_eval
+  assert localize_eval.challenge_name("AV-Deepfake1M/test/000001.mp4") == "000001.mp4"
+  assert localize_eval.challenge_name("test/id1/a.mp4") == "id1/a.mp4"
+  assert localize_eval.challenge_name("a.mp4") == "a.mp4"
+  base = tmp_path / "predictions" / "submission"
+  loc.write_segments(f"{base}_segments.json", {
+      "root/test/1.mp4": [[0.9, 1.0, 2.0]],
+      "root/test/2.mp4": []
+  })
+  loc.write_scores(f"{base}_scores.txt", {"root/test/1.mp4": 0.9, "root/test/2.mp4": 0.1})
+  path = localize_eval.write_run_submission(str(tmp_path), files=["1.mp4", "2.mp4"])
+  with zipfile.ZipFile(path) as z:
+    segments = json.loads(z.read("prediction.json"))
+    lines = z.read("prediction.txt").decode().split()
+  assert segments == {"1.mp4": [[0.9, 1.0, 2.0]], "2.mp4": [loc.NO_PROPOSAL]}
+  assert lines == ["1.mp4;0.9", "2.mp4;0.1"]
+  with pytest.raises(DataError, match="1 test files without a prediction"):
+    localize_eval.write_run_submission(str(tmp_path), files=["1.mp4", "2.mp4", "3.mp4"])
+
+
+def test_results_table_shows_the_localization_block():
+  from fakedetect_jax import evaluate
+  r = {
+      "AP@0.5": 0.9,
+      "AP@0.75": 0.5,
+      "AR@50": 0.8,
+      "AR@10": 0.7,
+      "mean_AP": 0.7,
+      "mean_AR": 0.75,
+      "score": 0.725,
+      "protocol": "av_deepfake1m",
+      "n_videos": 4,
+      "by_modify_type": {
+          "visual_modified": {
+              "AP@0.5": 1.0,
+              "mean_AP": 1.0,
+              "n_videos": 3
+          }
+      }
+  }
+  table = evaluate.markdown_table({"test": r})
+  header = next(l for l in table.splitlines() if l.startswith("| split | AP@0.5"))
+  assert header.split(" | ")[1:8] == [
+      "AP@0.5", "AP@0.75", "AR@50", "AR@10", "mean_AP", "mean_AR", "score"
+  ]
+  assert "| test (av_deepfake1m) | 0.9000 | 0.5000 | 0.8000 | 0.7000 | 0.7000 | 0.7500 | 0.7250 |" \
+      in table
+  assert "| test / visual_modified | 1.0000 | - |" in table

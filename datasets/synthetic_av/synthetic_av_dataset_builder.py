@@ -33,6 +33,30 @@ The `real` and `real_tiny` configs are made from real faces and real speech inst
 manual_dir defaults to fakedetect_jax.testing.real_media.default_dir(). `source_id` is the
 target identity, `partner_id` the other identity a fake took its face or expression from, and
 `speaker_id` / `other_speaker_id` the voices; all of them stay in one split.
+
+The `partial` and `partial_tiny` configs hold embedded partial fakes for temporal forgery
+localization (partial_render.py says how): astronaut videos that are real except for 1-3
+windows of 0.3-1.5 s, each with one manipulation kind (blend, lipsync, voice or blend-voice),
+stored densely (every frame; MediaConfig.dense) with their segments and per-frame labels, as the
+LAV-DF builder stores them (builder_lib.localization_labels):
+
+    tfds build datasets/synthetic_av --config=partial --data_dir=~/tensorflow_datasets
+    tfds build datasets/synthetic_av --config=partial_tiny --data_dir=...    # the tests' build
+
+| method      | windows                      | modify_type                    | category            |
+|-------------|------------------------------|--------------------------------|---------------------|
+| real        | none                         | real                           | RealVideo-RealAudio |
+| blend       | 1-3, face blended            | visual_modified                | FakeVideo-RealAudio |
+| lipsync     | 1-3, mouth on another speech | visual_modified                | FakeVideo-RealAudio |
+| voice       | 1-3, converted voice         | audio_modified                 | RealVideo-FakeAudio |
+| blend-voice | 1-3, blend and voice         | both_modified                  | FakeVideo-FakeAudio |
+| mixed       | 2-3 of different kinds       | from the kinds present         | from the kinds      |
+
+`fake_segments`, `visual_fake_segments`, `audio_fake_segments` ([N, 2] seconds, [start, end)),
+`frame_label`, `frame_label_visual`, `frame_label_audio` (media/segments.py's frame-centre
+convention), `modify_type` and `n_frames` are added to the features above; `label`,
+`video_label` and `audio_label` are fake when a window touches the video, its picture or its
+sound. `source_id` is the synthetic person, in one split only.
 """
 import dataclasses
 import multiprocessing
@@ -48,7 +72,7 @@ from fakedetect_jax import builder_lib
 from fakedetect_jax.builder_lib import Item
 from fakedetect_jax.media import MediaConfig, write_video
 
-from synthetic_av import real_render, render
+from synthetic_av import partial_render, real_render, render
 
 
 @dataclasses.dataclass(eq=False)
@@ -60,6 +84,7 @@ class SyntheticConfig(builder_lib.VideoConfig):
   size: int = 144  # frame side, pixels
   seed: int = 0
   faces: str = "astronaut"  # or "real": real_render.py's identities, speech and methods
+  partial: bool = False  # partial_render.py's windowed fakes, with localization labels
 
 
 _ALL_ONCE = tuple((m, 1) for m in render.METHODS)
@@ -79,6 +104,19 @@ _REAL = tuple((m, {"real": 3, "voice": 3, "faceswap": 4}.get(m, 1)) for m in rea
 _REAL_TINY = tuple((m, 2 if m in ("real", "faceswap") else 1)
                    for m in ("real", "voice", "faceswap", "reenact", "blend", "flicker", "lipsync",
                              "faceswap-voice"))
+
+# Partial fakes: two real videos a person and six with windows, every kind and two mixed.
+_PARTIAL = (("real", 2), ("mixed", 2)) + tuple((kind, 1) for kind in partial_render.KINDS)
+# The tests' build: at seed 0 the mixed videos hold every kind, a voice window in each.
+_PARTIAL_TINY = (("real", 1), ("blend", 1), ("mixed", 1))
+
+
+def finish(ex, features):
+  """FINISH of every config: the localization labels where the features hold segments (the
+  partial configs), the plain merge of make_example otherwise."""
+  if "fake_segments" in features:
+    return builder_lib.localization_labels(ex, features)
+  return {**ex, **features}
 
 
 class Builder(builder_lib.ManualVideoBuilder):
@@ -160,8 +198,28 @@ class Builder(builder_lib.ManualVideoBuilder):
           size=96,
           media=MediaConfig(num_frames=4, face_size=64, mouth_size=32),
           description="130 videos of 0.48 s at 96 px from 13 real faces: the test's build."),
+      SyntheticConfig(
+          name="partial",
+          partial=True,
+          identities=(14, 5, 5),
+          copies=_PARTIAL,
+          duration=4.0,
+          size=128,
+          media=MediaConfig.dense(face_size=64, mouth_size=32),
+          description="192 videos of 4 s at 128 px, 144 with 1-3 fake windows of 0.3-1.5 s; "
+          "every frame (64 px faces), segments and per-frame labels."),
+      SyntheticConfig(
+          name="partial_tiny",
+          partial=True,
+          identities=(4, 2, 2),
+          copies=_PARTIAL_TINY,
+          duration=3.0,
+          size=96,
+          media=MediaConfig.dense(face_size=64, mouth_size=32),
+          description="24 videos of 3 s at 96 px, 16 with fake windows: the test's build."),
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "small"
+  FINISH = staticmethod(finish)
   DESCRIPTION = __doc__
 
   def extra_features(self):
@@ -172,7 +230,8 @@ class Builder(builder_lib.ManualVideoBuilder):
         "category": tfds.features.Text(),
         **({
             k: tfds.features.Text() for k in ("partner_id", "speaker_id", "other_speaker_id")
-        } if self.builder_config.faces == "real" else {})
+        } if self.builder_config.faces == "real" else {}),
+        **(builder_lib.localization_features() if self.builder_config.partial else {})
     }
 
   def source_dir(self, dl_manager):
@@ -185,12 +244,15 @@ class Builder(builder_lib.ManualVideoBuilder):
       workers = min(len(jobs), self._workers or os.cpu_count() or 1)
       args = [(str(path), self.builder_config, it.source_id, it.method, it.video_id, it.extra)
               for path, it in jobs]
+      worker = _render_one
+      if self.builder_config.partial:  # plain arguments: its workers never import TensorFlow
+        worker, args = partial_render.render_file, [_partial_job(*a) for a in args]
       # Spawned workers import this module as `synthetic_av...`: give them the folder that
       # `tfds build` (or the training code) put on the parent's sys.path.
       datasets_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
       with context.Pool(workers, initializer=site.addsitedir, initargs=(datasets_dir,)) as pool:
         for _ in tqdm.tqdm(
-            pool.imap_unordered(_render_one, args),
+            pool.imap_unordered(worker, args),
             total=len(args),
             desc="rendering videos",
             unit="video"):
@@ -268,6 +330,8 @@ class Builder(builder_lib.ManualVideoBuilder):
     c = self.builder_config
     if c.faces == "real":
       return self._plan_real(root)
+    if c.partial:
+      return self._plan_partial(root)
     items = []
     person = 0
     for split, count in zip(builder_lib.SPLITS, c.identities):
@@ -290,8 +354,67 @@ class Builder(builder_lib.ManualVideoBuilder):
                            ("audio_label", "fake" if fake_audio else "real"), ("category", cat))))
     return items
 
+  def _plan_partial(self, root):
+    c = self.builder_config
+    items = []
+    person = 0
+    for split, count in zip(builder_lib.SPLITS, c.identities):
+      for _ in range(count):
+        source_id = f"id{c.seed:02d}{person:03d}"
+        person += 1
+        for method, copies in c.copies:
+          for k in range(copies):
+            windows = partial_windows(c, source_id, method, k)
+            cat, fake_video, fake_audio = partial_render.category(windows)
+            video_id = f"{cat}/{source_id}_{method}_{k}.mp4"
+            items.append(
+                Item(
+                    split=split,
+                    video_id=video_id,
+                    path=os.fspath(root / video_id),
+                    label="fake" if windows else "real",
+                    method=method,
+                    source_id=source_id,
+                    extra=(("video_label", "fake" if fake_video else "real"),
+                           ("audio_label", "fake" if fake_audio else "real"), ("category", cat),
+                           ("modify_type", partial_render.modify_type(windows)),
+                           *partial_render.segments(windows, c.fps).items())))
+    return items
+
   def index(self, manual_dir):
     return self.plan(manual_dir)
+
+
+def _partial_identity(config, source_id):
+  return render.make_identity(config.seed * 100003 + int(source_id[-3:]))
+
+
+def _copy(video_id):
+  return int(video_id.rsplit("_", 1)[1].split(".")[0])
+
+
+def _partial_job(path, config, source_id, method, video_id, extra):
+  """partial_render.render_file's arguments for one video, planned segments included."""
+  return (path, _partial_identity(config, source_id).seed, method, _copy(video_id), config.duration,
+          config.fps, config.size, {
+              k: v for k, v in extra if k in builder_lib.SEGMENT_KEYS
+          })
+
+
+def partial_windows(config, source_id, method, copy):
+  """The fake windows (partial_render.Window) of one video of a partial config."""
+  return partial_render.draw_windows(method,
+                                     _partial_identity(config, source_id).seed,
+                                     partial_render.video_seed(method, copy), config.duration,
+                                     config.fps)
+
+
+def render_partial(config, source_id, method, copy, windows=None):
+  """partial_render.render_video of one video of a partial config; windows=() renders its
+  real counterpart (the same person, camera and voice, no fake)."""
+  return partial_render.render_video(
+      _partial_identity(config, source_id), method, partial_render.video_seed(method, copy),
+      config.duration, config.fps, config.size, windows)
 
 
 def _render_real(path, config, person, method, video_id, extra):

@@ -341,6 +341,32 @@ def segments_from_frame_scores(scores, fps, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7,
   return rows[np.argsort(-rows[:, 0], kind="stable")]
 
 
+def proposals_from_frames(frame_out,
+                          fps,
+                          min_score=0.05,
+                          sigma=0.75,
+                          top_k=100,
+                          nms_min_score=0.001):
+  """Proposals of an anchor-free localizer (objective 'localize'): every frame t of a video's
+    stitched outputs whose p_either >= min_score proposes [(t - d_start) / fps,
+    (t + d_end + 1) / fps] (clipped to the video) scored by p_either, and soft_nms (sigma,
+    top_k, nms_min_score) keeps the best of each cluster of near-identical votes.
+
+    frame_out: float [T, 5] rows (p_either, p_visual, p_audio, d_start, d_end), distances in
+    frames. Returns float [N, 3] rows (score, start_s, end_s) sorted by score (N may be 0)."""
+  a = np.asarray(frame_out, dtype=np.float64)
+  if a.ndim != 2 or a.shape[1] != 5 or not np.isfinite(a).all():
+    raise DataError(f"proposals_from_frames: expected finite [T, 5] frame outputs, got shape "
+                    f"{a.shape}")
+  t = np.arange(len(a))
+  keep = a[:, 0] >= min_score
+  duration = len(a) / fps
+  start = np.clip((t - np.maximum(a[:, 3], 0)) / fps, 0.0, duration)
+  end = np.clip((t + np.maximum(a[:, 4], 0) + 1) / fps, 0.0, duration)
+  rows = np.stack([a[:, 0], start, end], -1)[keep]
+  return soft_nms(rows, sigma=sigma, top_k=top_k, min_score=nms_min_score)
+
+
 def _iou(seg, rows):
   inter = np.clip(np.minimum(seg[2], rows[:, 2]) - np.maximum(seg[1], rows[:, 1]), 0, None)
   union = (seg[2] - seg[1]) + (rows[:, 2] - rows[:, 1]) - inter

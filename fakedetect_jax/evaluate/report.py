@@ -191,7 +191,30 @@ def markdown_table(results):
     for split, b in dfb.items():
       lines.append(f"| {split} | {b.get('level', '-')} | " +
                    " | ".join(_fmt(b.get(k)) for k, _ in cols) + f" | {b.get('n_videos', '-')} |")
-  return "\n".join(lines)
+  return "\n".join(lines + localization_table(results))
+
+
+def localization_table(results):
+  """Lines of the temporal-localization table (the avdeepfake1m SDK's AP, AR and challenge
+  score, fractions) for the splits that have one, each followed by its modify types."""
+  first = next((r for r in results.values() if "mean_AP" in r), None)
+  if first is None:
+    return []
+  ar = sorted((k for k in first if k.startswith("AR@")), key=lambda k: -int(k[3:]))
+  keys = [k for k in first if k.startswith("AP@")] + ar + ["mean_AP", "mean_AR", "score"]
+  lines = [
+      "", "Temporal localization (avdeepfake1m SDK, fractions; protocol in brackets):", "",
+      "| split | " + " | ".join(keys) + " | videos |", "|" + "---|" * (len(keys) + 2)
+  ]
+  for split, r in results.items():
+    if "mean_AP" not in r:
+      continue
+    lines.append(f"| {split} ({r.get('protocol', '-')}) | " +
+                 " | ".join(_fmt(r.get(k)) for k in keys) + f" | {r.get('n_videos', '-')} |")
+    for kind, m in sorted(r.get("by_modify_type", {}).items()):
+      lines.append(f"| {split} / {kind} | " + " | ".join(_fmt(m.get(k)) for k in keys) +
+                   f" | {m.get('n_videos', '-')} |")
+  return lines
 
 
 def plot_roc(curves, path):

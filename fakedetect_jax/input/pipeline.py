@@ -105,7 +105,14 @@ class _TrainRow(grain_py.MapTransform):
       images, labels = augment.apply_augmentations(inputs["image"][None], np.asarray([label]), rng,
                                                    self.augment_cfg, lm)
       inputs, label = {"image": images[0]}, np.int32(labels[0])
-    return {"inputs": inputs, "labels": label}
+    # Per-row targets beyond the label (the segments view's frame_labels) ride along.
+    return {
+        "inputs": inputs,
+        "labels": label,
+        **{
+            k: v for k, v in ex.items() if k not in ("inputs", "label")
+        }
+    }
 
 
 class _EvalRow(grain_py.MapTransform):

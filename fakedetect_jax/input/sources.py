@@ -18,7 +18,7 @@ from typing import Any, Optional
 import numpy as np
 
 from fakedetect_jax.errors import DataError
-from fakedetect_jax.input import views
+from fakedetect_jax.input import views, windows
 
 DATASETS_DIR = pathlib.Path(__file__).resolve().parents[2] / "datasets"
 # Datasets that need no download: prepared on first use.
@@ -43,6 +43,9 @@ class Source:
   hop_seconds: float = views.DEFAULT_HOP  # mel hop of the stored audio (leading-silence trim)
   has_landmarks: bool = False  # the prepared data stores face landmarks (views.LANDMARK_KEY)
   landmarks: bool = False  # frames rows carry them ("landmarks"), for self-blending
+  # [R] stored frames of every record, where videos differ in length (the dense media
+  # setting); the segments view's windows and their stitching follow from it.
+  record_frames: Optional[np.ndarray] = None
 
   def __len__(self):
     return len(self.labels)
@@ -55,14 +58,18 @@ class Source:
     i = int(i)
     r = int(self.row_record[i])
     # Only the stored features the view needs are decoded (not the other zlib arrays).
+    targets = self.view == "segments" and not self.ready
     stored = (
-        self.records.read(r, views.stored_keys(self.data_config, self.landmarks)) if hasattr(
-            self.records, "read") else self.records[r])
+        self.records.read(r, views.stored_keys(self.data_config, self.landmarks, targets))
+        if hasattr(self.records, "read") else self.records[r])
     inputs = stored if self.ready else views.to_model_inputs(
         stored, self.data_config, int(self.row_part[i]), self.hop_seconds, self.landmarks)
     if self.perturbation:
       inputs = _perturb(inputs, i, *self.perturbation)
-    return {"inputs": inputs, "label": np.int32(self.labels[i])}
+    row = {"inputs": inputs, "label": np.int32(self.labels[i])}
+    if targets:  # the per-frame labels the localization objective trains on
+      row.update(views.row_targets(stored, self.data_config, int(self.row_part[i])))
+    return row
 
   def select(self, keep):
     """The rows where `keep` is true (video ids stay addressable by the same index)."""
@@ -339,24 +346,47 @@ def _open_tfds(data_config, split, process_index, barrier):
   if data_config.label_key not in features:
     raise DataError(f"dataset {name} has no label {data_config.label_key!r} (data.label_key); "
                     f"features: {sorted(features)}")
+  if view == "segments":
+    missing = [k for k in views.TARGET_KEYS if k not in features]
+    if missing:
+      raise DataError(f"dataset {name} has no per-frame labels {missing} for the 'segments' view "
+                      f"(a localization dataset has: lavdf, av_deepfake1m, synthetic_av/partial)")
   records = _Records(builder.as_data_source(split).data_source, features)
   num_frames = features["frames"].shape[0] if "frames" in features else 1
-  per_video = views.rows_per_video(num_frames, data_config)
-  meta = _read_index(records, data_config.label_key, features)
+  variable = num_frames is None  # dense: every video its own length (n_frames)
+  meta = _read_index(records, data_config.label_key, features, variable,
+                     views.TARGET_KEYS[0] if view == "segments" else None)
   n_rec = len(meta["labels"])
+  frames = meta["n_frames"] if variable else np.full(n_rec, num_frames, np.int64)
+  per_video = np.array([views.rows_per_video(int(n), data_config) for n in frames], np.int64)
+  part = np.concatenate([np.arange(k, dtype=np.int32) for k in per_video]) if n_rec else np.zeros(
+      0, np.int32)
+  record = np.repeat(np.arange(n_rec, dtype=np.int64), per_video)
+  labels = np.repeat(meta["labels"], per_video)
+  if view == "segments":  # a window is fake when any of its frames is (hidden: -1 stays)
+    labels = np.array([
+        _window_label(meta["frame_label"][r], int(k), data_config)
+        if meta["labels"][r] >= 0 else meta["labels"][r] for r, k in zip(record, part)
+    ], np.int32)
   return Source(
       records,
       data_config,
-      np.repeat(np.arange(n_rec, dtype=np.int64), per_video),
-      np.tile(np.arange(per_video, dtype=np.int32), n_rec),
-      np.repeat(meta["labels"], per_video),
-      np.repeat(np.arange(n_rec, dtype=np.int32), per_video),
+      record,
+      part,
+      labels,
+      record.astype(np.int32),
       np.repeat(meta["methods"], per_video),
       meta["video_ids"],
       np.repeat(meta["categories"], per_video),
       name=name,
       hop_seconds=audio_hop(builder),
-      has_landmarks=views.LANDMARK_KEY in _prepared_features(builder, features))
+      has_landmarks=views.LANDMARK_KEY in _prepared_features(builder, features),
+      record_frames=frames if variable else None)
+
+
+def _window_label(frame_label, k, data_config):
+  start, valid = windows.span(len(frame_label), *views.window(data_config), k)
+  return int(np.max(frame_label[start:start + valid]) > 0)
 
 
 def _prepared_features(builder, features):
@@ -416,11 +446,19 @@ class _Records:
     return [self.parse(x, keys) for x in self.raw.__getitems__(list(rows))]
 
 
-def _read_index(records, label_key, features):
-  """Labels, methods, video ids and categories of every record, in record order."""
+def _read_index(records, label_key, features, frames=False, frame_label=None):
+  """Labels, methods, video ids and categories of every record, in record order; with
+  `frames` also their stored frame counts (n_frames), with `frame_label` that per-frame label."""
   category_names = getattr(features["category"], "names", None) if "category" in features else None
   keys = {label_key, "method", "video_id", "category"}
-  labels, methods, ids, cats = [], [], [], []
+  if frames:
+    if "n_frames" not in features:
+      raise DataError("a dataset whose videos differ in length must store n_frames (the dense "
+                      "media setting's builders do)")
+    keys.add("n_frames")
+  if frame_label:
+    keys.add(frame_label)
+  labels, methods, ids, cats, counts, frame_labels = [], [], [], [], [], []
   chunk = 256
   for start in range(0, len(records), chunk):
     for ex in records.read_many(range(start, min(start + chunk, len(records))), keys):
@@ -429,11 +467,17 @@ def _read_index(records, label_key, features):
       ids.append(text(ex["video_id"]))
       c = ex.get("category")
       cats.append("" if c is None else category_names[int(c)] if category_names else text(c))
+      if frames:
+        counts.append(int(ex["n_frames"]))
+      if frame_label:
+        frame_labels.append(np.asarray(ex[frame_label]))
   return {
       "labels": np.asarray(labels, np.int32),
       "methods": np.asarray(methods, dtype=str),
       "video_ids": np.asarray(ids, dtype=str),
-      "categories": np.asarray(cats, dtype=str)
+      "categories": np.asarray(cats, dtype=str),
+      "n_frames": np.asarray(counts, np.int64),
+      "frame_label": frame_labels
   }
 
 

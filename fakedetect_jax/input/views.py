@@ -10,6 +10,13 @@ giving the same kind of row, a dict of arrays:
   av      frames, mouth [L,M,M] uint8, audio [L,W,80] float32, audio_valid [L,W], has_audio [],
           face_found [L], eye_aspect_ratio [L]
   audio   audio, audio_valid, has_audio (one row per video)
+  segments  the av row's streams over a window of data.window consecutive frames (default 64)
+          plus frame_valid [L] (False on padding); windows start every data.window_stride
+          frames (default window // 2) and the last ends on the video's last frame
+          (input/windows.py), so a dense video of T frames gives about 2 T / window rows. A
+          Source's rows also carry the per-frame targets `frame_labels` [L, 3] int32 (either
+          modality, visual, audio: the stored frame_label, frame_label_visual,
+          frame_label_audio; 0 on padding).
 
 `to_model_inputs` is the one function that does this, for training, evaluation, predict and
 serve alike: the one resize (face crops to data.image_size) lives here, and the one
@@ -26,18 +33,24 @@ import cv2
 import numpy as np
 
 from fakedetect_jax.errors import DataError
+from fakedetect_jax.input import windows as windows_lib
 from fakedetect_jax.media import audio as audio_lib, features
 from fakedetect_jax.media.config import MediaConfig
 
-VIEWS = ("frames", "clips", "av", "audio")
+VIEWS = ("frames", "clips", "av", "audio", "segments")
 # Stored features each view reads (beyond the labels).
 STORED_KEYS = {
     "frames": ("frames",),
     "clips": ("frames", "face_found"),
     "av":
         ("frames", "mouth", "audio", "audio_valid", "has_audio", "face_found", "eye_aspect_ratio"),
-    "audio": ("audio", "audio_valid", "has_audio")
+    "audio": ("audio", "audio_valid", "has_audio"),
+    "segments": ("frames", "mouth", "audio", "audio_valid", "has_audio", "face_found"),
 }
+# The segments view's per-frame targets, stored by the localization builders
+# (builder_lib.localization_labels), as the channels of `frame_labels`.
+TARGET_KEYS = ("frame_label", "frame_label_visual", "frame_label_audio")
+DEFAULT_WINDOW = 64
 # Stored features that are not per frame: repeated for every row of the video.
 PER_VIDEO = ("has_audio",)
 # Leading-silence trimming: the views it applies to, what it reads beyond the view's own
@@ -60,9 +73,17 @@ def clip_len(data_config):
   return int(data_config.clip_len) if data_config.view in ("clips", "av") else 0
 
 
+def window(data_config):
+  """(frames per window, stride) of the segments view."""
+  length = int(data_config.get("window", DEFAULT_WINDOW))
+  return length, int(data_config.get("window_stride", 0) or max(length // 2, 1))
+
+
 def rows_per_video(num_frames, data_config):
   """How many rows a video of num_frames stored frames gives in data_config's view."""
   view = data_config.view
+  if view == "segments":
+    return windows_lib.num_windows(num_frames, *window(data_config))
   if view == "frames":
     return num_frames
   if view == "audio":
@@ -116,10 +137,13 @@ def trims(data_config):
 LANDMARK_KEY = "face_landmarks"
 
 
-def stored_keys(data_config, landmarks=False):
+def stored_keys(data_config, landmarks=False, targets=False):
   """The stored features a row of data_config's view is made from (trimming reads the audio
-  and its times too; `landmarks`: the frames view's rows also carry the face landmarks)."""
+  and its times too; `landmarks`: the frames view's rows also carry the face landmarks;
+  `targets`: the segments view's rows also carry their per-frame labels)."""
   keys = STORED_KEYS[data_config.view]
+  if data_config.view == "segments" and targets:
+    keys = keys + TARGET_KEYS
   if landmarks and data_config.view == "frames":
     keys = keys + (LANDMARK_KEY,)
   return tuple(dict.fromkeys(keys + TRIM_KEYS)) if trims(data_config) else keys
@@ -241,6 +265,8 @@ def _cut(example, data_config, row, landmarks=False):
       out["landmarks"] = np.asarray(example[LANDMARK_KEY][row], np.float32) * np.float32(
           size / image.shape[1])
     return out
+  if view == "segments":
+    return _window(example, data_config, row, size)
   length = clip_len(data_config)
   lo, hi = row * length, (row + 1) * length
   out = {}
@@ -252,6 +278,46 @@ def _cut(example, data_config, row, landmarks=False):
     else:
       out[key] = np.asarray(example[key][lo:hi])
   return out
+
+
+def _padded(x, length):
+  """x [n, ...] -> [length, ...]: padding repeats nothing the model should read (zeros,
+  False; audio the log floor of silence)."""
+  if len(x) == length:
+    return x
+  pad = np.zeros((length - len(x),) + x.shape[1:], x.dtype)
+  if x.dtype == np.float32:
+    pad += np.float32(np.log(audio_lib.LOG_FLOOR))
+  return np.concatenate([x, pad])
+
+
+def _window(example, data_config, row, size):
+  """Row `row` of the segments view: window `row` of the video's frames (padded past the end
+  of a video shorter than one window)."""
+  length, stride = window(data_config)
+  n = len(example["frames"])
+  start, valid = windows_lib.span(n, length, stride, row)
+  out = {"frames": _padded(_frames(example["frames"], start, start + valid, size), length)}
+  for key in STORED_KEYS["segments"][1:]:
+    if key in PER_VIDEO:
+      out[key] = np.asarray(example[key])
+    else:
+      out[key] = _padded(np.asarray(example[key][start:start + valid]), length)
+  out["frame_valid"] = np.arange(length) < valid
+  return out
+
+
+def row_targets(example, data_config, row):
+  """{'frame_labels': int32 [window, 3]} of a segments row: the stored per-frame labels
+  (TARGET_KEYS) over the row's window, 0 on padding (-1 where the dataset withholds them)."""
+  length, stride = window(data_config)
+  missing = [k for k in TARGET_KEYS if k not in example]
+  if missing:
+    raise DataError(f"the segments view needs per-frame labels {missing} (a localization "
+                    f"dataset: lavdf, av_deepfake1m, synthetic_av/partial)")
+  start, valid = windows_lib.span(len(example[TARGET_KEYS[0]]), length, stride, row)
+  labels = np.stack([np.asarray(example[k][start:start + valid]) for k in TARGET_KEYS], -1)
+  return {"frame_labels": _padded(labels.astype(np.int32), length)}
 
 
 def model_arg(inputs, view):

@@ -22,6 +22,7 @@ from fakedetect_jax.models import (
 from fakedetect_jax.models import spsl, srm, ucf  # noqa: E402,F401
 from fakedetect_jax.models import clip, effort  # noqa: E402,F401
 from fakedetect_jax.models import f3net, tall  # noqa: E402,F401
+from fakedetect_jax.models import localization  # noqa: E402,F401
 
 __all__ = [
     "CONVERTERS", "EXPLAINERS", "REGISTRY", "VIEWS", "ModelSpec", "from_config", "get_model",

@@ -18,9 +18,13 @@ from fakedetect_jax.models.registry import ModelSpec, register
 
 
 class _Stream(nn.Module):
-  """[B,T,h,w] -> [B,T,D]: a 2D conv net per frame and a temporal conv across frames."""
+  """[B,T,h,w] -> [B,T,D]: a 2D conv net per frame and a temporal conv across frames.
+
+  `padding` of the temporal conv: CIRCULAR for the sync objective (below); SAME (zeros) where
+  the clip's edges are real edges (the localizer's windows, models/localization.py)."""
   width: int
   dtype: jnp.dtype
+  padding: str = "CIRCULAR"
 
   @nn.compact
   def __call__(self, x, train):
@@ -33,7 +37,7 @@ class _Stream(nn.Module):
     # Circular padding: rolling the input rolls the output, so no frame knows where the clip
     # starts or ends (zero padding would let both streams mark the edges, and the sync
     # objective would match edges instead of lips and voice).
-    h = nn.relu(nn.Conv(self.width, (3,), padding="CIRCULAR", dtype=self.dtype, name="tconv")(h))
+    h = nn.relu(nn.Conv(self.width, (3,), padding=self.padding, dtype=self.dtype, name="tconv")(h))
     return nn.Dense(self.width, dtype=self.dtype, name="proj")(h)
 
 

@@ -20,7 +20,7 @@ from flax import traverse_util
 
 from fakedetect_jax.errors import ConfigError
 
-VIEWS = ("frames", "clips", "av", "audio")  # input/views.py
+VIEWS = ("frames", "clips", "av", "audio", "segments")  # input/views.py
 EXPLAINERS = ("gradcam", "rollout")  # fakedetect_jax.explain, predict
 CONVERTERS = ("keras", "timm", "clip")  # keras_convert.py, timm_convert.py, clip_convert.py
 
@@ -35,7 +35,8 @@ class ModelSpec:
   min_size      the smallest data.image_size it accepts: below it a feature map or the patch
                 grid comes out empty (total stride, valid-padded stem, patch size).
   view          its input (input/views.py): 'frames' (an image batch [B, H, W, 3]) or a
-                video-level dict: 'clips', 'av', 'audio'.
+                video-level dict: 'clips', 'av', 'audio', 'segments' (windows of frames,
+                per-frame outputs: models/localization.py).
   explainer     how heatmaps are read from it: 'gradcam' (CNN feature map), 'rollout'
                 (attention), None (no frame heatmaps: the video-level branches).
   converters    the pretrained-weight sources `python -m fakedetect_jax.models convert` and

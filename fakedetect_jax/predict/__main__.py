@@ -66,9 +66,14 @@ def table(results):
     else:
       rows.append((r["file"], "ERROR", "", "", "", r["error"]))
   widths = [max(len(row[i]) for row in rows) for i in range(5)]
-  return "\n".join("  ".join(c.ljust(w)
-                             for c, w in zip(row[:5], widths)) + "  " + row[5]
-                   for row in rows).rstrip() + "\n"
+  lines = ["  ".join(c.ljust(w) for c, w in zip(row[:5], widths)) + "  " + row[5] for row in rows]
+  # A localization run's fake segments, under the table (seconds, highest score first).
+  for r in results:
+    if r["ok"] and "segments" in r:
+      segs = ", ".join(f"{g['start']:.2f}-{g['end']:.2f} s {g['modality']} ({g['score']:.2f})"
+                       for g in r["segments"])
+      lines.append(f"{r['file']}: segments: {segs or 'none'}")
+  return "\n".join(l.rstrip() for l in lines) + "\n"
 
 
 CSV_FIELDS = ("file", "ok", "verdict", "fake_probability", "threshold", "branch_scores",

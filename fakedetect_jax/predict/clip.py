@@ -11,7 +11,10 @@ Result fields (JSON):
   branches          {name: {"model", "score"}}: "frames" for a run; each branch of a fused
                     detector (score null without input; the lip-sync branch adds "offset", the
                     best audio shift in frames, and "sync_score")
-  frame_scores      fake probability of each sampled face crop
+  frame_scores      fake probability of each sampled face crop (a localization run: of every
+                    frame)
+  segments          a localization run only (predict.localizer): the fake segments found,
+                    [{start, end, score, modality}], seconds, highest score first
   frame_times       seconds of each sampled frame
   faces_found       sampled frames where the face detector found the face; `frames` in all
   duration          seconds of video
@@ -34,7 +37,8 @@ def analyse(detector, path, explain=False, name=None):
   t0 = time.perf_counter()
   ex, report = media.encode_video_with_report(path, detector.encode_cfg)
   ex["frames"] = media.as_stored(ex["frames"], detector.media)
-  p, branches, scores = detector.score_example(ex)
+  # A localization run gives its segments as a fourth item.
+  p, branches, scores, *segments = detector.score_example(ex)
   found = ex["face_found"].astype(bool)
   warnings = list(report.warnings)
   if not found.any():  # the media report says so too; this says what it means for the verdict
@@ -59,8 +63,10 @@ def analyse(detector, path, explain=False, name=None):
       "duration": round(float(ex["duration"]), 3),
       "warnings": warnings,
   }
+  if segments:
+    result["segments"] = segments[0]
   extras = {"crops": ex["frames"], "found": found}
-  if explain:
+  if explain and getattr(detector, "explains", True):
     extras["heat"] = detector.heatmaps(ex["frames"])
   result["seconds"] = round(time.perf_counter() - t0, 3)
   return result, extras
@@ -109,7 +115,18 @@ def score_plot(result):
   ax = fig.add_subplot()
   t = result["frame_times"]
   s = [np.nan if v is None else v for v in result["frame_scores"]]
-  ax.plot(t, s, "o-", color="tab:red", label="frame fake probability")
+  dense = len(t) > 64  # every frame (a localization run): a line, no markers
+  ax.plot(t, s, "-" if dense else "o-", color="tab:red", label="frame fake probability")
+  for i, seg in enumerate(result.get("segments", ())):
+    ax.axvspan(
+        seg["start"],
+        seg["end"],
+        color={
+            "visual": "tab:orange",
+            "audio": "tab:purple"
+        }.get(seg["modality"], "tab:red"),
+        alpha=0.25,
+        label="fake segment (orange visual, purple audio, red both)" if i == 0 else None)
   ax.axhline(
       result["threshold"], color="gray", ls="--", label=f"threshold {result['threshold']:.2f}")
   if result["fake_probability"] is not None:

@@ -59,16 +59,25 @@ def _media_config(config):
 
 
 def open_detector(path):
-  """A run's workdir (Detector) or a saved fused detector (predict.fused.FusedPredictor)."""
+  """A run's workdir (Detector; a localization run: predict.localizer.Localizer) or a saved
+  fused detector (predict.fused.FusedPredictor)."""
   if os.path.exists(os.path.join(path, "fusion.json")):
     from fakedetect_jax.predict.fused import FusedPredictor
     return FusedPredictor(path)
+  cfg_file = os.path.join(path, "config.json")
+  if os.path.exists(cfg_file):
+    with open(cfg_file) as f:
+      if json.load(f).get("data", {}).get("view") == "segments":
+        from fakedetect_jax.predict.localizer import Localizer
+        return Localizer(path)
   return Detector(path)
 
 
 class Detector:
   """Loads once, compiles on first use; `predict.clip.analyse(detector, path)` may be called
   from several threads at once (the web server does)."""
+  explains = True  # heatmaps() gives Grad-CAM or attention rollout
+  branch = BRANCH
 
   def __init__(self, workdir, calibrate=True):
     self.workdir = os.path.abspath(workdir)
@@ -81,9 +90,7 @@ class Detector:
     with open(cfg_file) as f:
       self.config = ml_collections.ConfigDict(json.load(f))
     c = self.config
-    if c.data.get("view", "frames") != "frames" or c.get("objective", "classify") != "classify":
-      raise ConfigError(f"{workdir}: predict runs frame-model runs so far; this run trains the "
-                        f"{c.data.get('view')!r} view with objective {c.get('objective')!r}")
+    self._check_run(c, workdir)
     self.model_name = c.model.name
     self.image_size = int(c.data.image_size)
     self.strategy = c.eval.video_strategy
@@ -97,9 +104,23 @@ class Detector:
     known = {f.name for f in dataclasses.fields(media.MediaConfig)}
     self.media = media.MediaConfig(**{k: v for k, v in self.info["media"].items() if k in known})
     self.threshold = float(self.info["threshold"])
+    self.encode_cfg = self._encode_config()
+
+  def _check_run(self, config, workdir):
+    if config.data.get("view", "frames") != "frames" or config.get("objective",
+                                                                   "classify") != "classify":
+      raise ConfigError(f"{workdir}: predict runs frame-model and localization runs; this run "
+                        f"trains the {config.data.get('view')!r} view with objective "
+                        f"{config.get('objective')!r}")
+
+  def _encode_config(self):
     # The frame branch needs only the face crops: skip the face mesh (unless crops are aligned
     # by it) and the audio, which cost more than the model.
-    self.encode_cfg = self.media.replace(landmarks=self.media.align_eyes, audio=False)
+    return self.media.replace(landmarks=self.media.align_eyes, audio=False)
+
+  def _example(self):
+    """One row of model inputs for model.init (None: an image of data.image_size)."""
+    return None
 
   def _restore(self):
     from fakedetect_jax.train import checkpoints, state as state_lib
@@ -110,7 +131,8 @@ class Detector:
     one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=one),
-        jax.eval_shape(lambda: state_lib.create_state(self.model, tx, self.image_size, c.seed)))
+        jax.eval_shape(lambda: state_lib.create_state(self.model, tx, self.image_size, c.seed,
+                                                      self._example())))
     state, step = checkpoints.restore_best(self.workdir, abstract)
     self.step = int(step)
     out = {"params": state.params}
@@ -192,7 +214,7 @@ class Detector:
         "image_size": self.image_size,
         "checkpoint_step": self.step,
         "video_strategy": self.strategy,
-        "branches": [BRANCH],
+        "branches": [self.branch],
         "media": dataclasses.asdict(_media_config(self.config))
     }
     info.update(self._calibrate() if calibrate else self._fallback("calibration not run"))
@@ -201,6 +223,18 @@ class Detector:
       json.dump(info, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
     return info
+
+  def _calibrate_scores(self, src):
+    """(labels, video scores) of the validation videos."""
+    from fakedetect_jax import input as input_lib
+    from fakedetect_jax.train import state as state_lib
+    one = state_lib.batch_sharding(state_lib.make_mesh(jax.devices()[:1]))
+    scores = np.concatenate([
+        np.asarray(self._score(self.variables, inputs))[:valid]
+        for inputs, valid in input_lib.eval_batches(src, 64, one)
+    ])
+    videos, vscores = evaluate.video_scores(scores, src.video_index, self.strategy)
+    return np.array([src.labels[src.video_index == v][0] for v in videos]), vscores
 
   def _fallback(self, why):
     return {
@@ -217,13 +251,7 @@ class Detector:
     except (DataError, OSError) as e:
       return self._fallback(f"validation data unavailable: {e}")
     t0 = time.perf_counter()
-    one = state_lib.batch_sharding(state_lib.make_mesh(jax.devices()[:1]))
-    scores = np.concatenate([
-        np.asarray(self._score(self.variables, inputs))[:valid]
-        for inputs, valid in input_lib.eval_batches(src, 64, one)
-    ])
-    videos, vscores = evaluate.video_scores(scores, src.video_index, self.strategy)
-    labels = np.array([src.labels[src.video_index == v][0] for v in videos])
+    labels, vscores = self._calibrate_scores(src)
     try:
       threshold, bal = choose_threshold(labels, vscores)
     except ValueError as e:
@@ -232,7 +260,7 @@ class Detector:
         "threshold": threshold,
         "threshold_rule": "best balanced accuracy on validation video scores",
         "validation": {
-            "videos": int(len(videos)),
+            "videos": int(len(labels)),
             "balanced_acc": bal,
             "eer": float(evaluate.eer(labels, vscores)),
             "auc": float(evaluate.auc(labels, vscores)),

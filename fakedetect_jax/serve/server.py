@@ -94,7 +94,9 @@ class Service:
     """The result with pictures for the page; raises media.MediaError for a non-video."""
     result, extras = clip.analyse(self.detector, path, explain=True, name=name)
     url = lambda png: "data:image/png;base64," + base64.b64encode(png).decode()
-    thumbs = [url(clip._png(_image(t))) for t in clip.overlays(extras["crops"], extras["heat"], 96)]
+    thumbs = [
+        url(clip._png(_image(t))) for t in clip.overlays(extras["crops"], extras["heat"], 96)
+    ] if "heat" in extras else []  # a localization run has no heatmaps
     result["images"] = {"score_plot": url(clip.score_plot(result)), "heatmaps": thumbs}
     return result
 

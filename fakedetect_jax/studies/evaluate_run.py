@@ -121,6 +121,15 @@ class RunEvaluator:
     state, mesh, step, eval_step = self._restored
     scores, result = evals_lib.score_source(eval_step, state, source, config,
                                             state_lib.batch_sharding(mesh))
+    if source.view == "segments":  # localization: the SDK's metrics; its files in the run
+      evals_lib.save_predictions(self.workdir, ev.name, scores, source, result)
+      _, version = video_labels(data, ev.split)
+      return ({
+          k: v for k, v in result.items() if not k.startswith("_")
+      }, {
+          "checkpoint_step": int(step),
+          "dataset_version": version
+      })
     result.pop("_roc")
     # Bootstrap intervals of every AUC (and their replicates, for the seed means of the tables).
     result.update(

@@ -40,7 +40,7 @@ NESTED += tuple((f"{m}_ci_{end}", ("auc_ci", m, i))
 # Result keys that are no tag of the row (nested results, stored per row in its JSON).
 NOT_TAGS = {
     "methods", "per_method", "videos", "time", "tp", "fp", "tn", "fn", "deepfakebench", "auc_ci",
-    "auc_bootstrap", "auc_ci_method"
+    "auc_bootstrap", "auc_ci_method", "by_modify_type"
 }
 
 

@@ -30,7 +30,11 @@ def predict(eval_step, state, source, batch_size, sharding, workers=0):
 
 
 def score_source(eval_step, state, source, config, sharding):
-  """(scores, metrics) of a source under the run's video strategy and threshold."""
+  """(scores, metrics) of a source under the run's video strategy and threshold; a segments
+  view source is scored for temporal localization (train/localize_eval.py)."""
+  if source.view == "segments":
+    from fakedetect_jax.train import localize_eval
+    return localize_eval.score_source(eval_step, state, source, config, sharding)
   scores = predict(eval_step, state, source, config.eval.batch_size, sharding,
                    input_lib.pipeline.workers(config.data))
   return scores, evaluate.evaluate_scores(
@@ -44,11 +48,16 @@ def score_source(eval_step, state, source, config, sharding):
       frame_level=source.view == "frames")
 
 
-def save_predictions(workdir, split, scores, source):
+def save_predictions(workdir, split, scores, source, result=None):
   """predictions/<split>.npz: the score of every row with what identifies it, so fusion and
-  later analyses need not run the model again."""
+  later analyses need not run the model again. A segments-view source (with its scored
+  `result`) writes the challenge-format files instead (localize_eval.save)."""
   if jax.process_index() != 0:
     return
+  if source.view == "segments":
+    from fakedetect_jax.train import localize_eval
+    os.makedirs(os.path.join(workdir, "predictions"), exist_ok=True)
+    return localize_eval.save(workdir, split, result)
   os.makedirs(os.path.join(workdir, "predictions"), exist_ok=True)
   path = os.path.join(workdir, "predictions", split + ".npz")
   with open(path + ".tmp", "wb") as f:
@@ -137,7 +146,9 @@ def run_evals(eval_step, state, config, workdir, sharding, evals, step=None):
   for name, ev in evals.items():
     fields = eval_fields(ev)
     _, source = open_eval_source(config, fields, jax.process_index())
-    _, result = score_source(eval_step, state, source, config, sharding)
+    scores, result = score_source(eval_step, state, source, config, sharding)
+    if source.view == "segments":  # the challenge-format files, as for the run's own splits
+      save_predictions(workdir, name, scores, source, result)
     result = {k: v for k, v in result.items() if not k.startswith("_")}
     out[name] = result
     if jax.process_index() == 0:
@@ -192,6 +203,16 @@ def evaluate_run(workdir, evals):
   state, step = checkpoints.restore_best(workdir, state)
   eval_step = make_eval_step(model, config, mesh)
   return run_evals(eval_step, state, config, workdir, state_lib.batch_sharding(mesh), evals, step)
+
+
+def submission_fields(workdir):
+  """The evaluation of a localization run's dataset's `submission` split (no labels)."""
+  config = load_run_config(workdir)
+  if config.data.get("view") != "segments":
+    raise ConfigError(f"{workdir}: --submission needs a localization run (configs/"
+                      f"localization.py); this one trains the {config.data.get('view')!r} view")
+  return dict(
+      EVAL_FIELDS, dataset=config.data.dataset, data_config=config.data.config, split="submission")
 
 
 def load_run_config(workdir):

@@ -212,7 +212,8 @@ def train_and_evaluate(config, workdir):
       logged.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
       logged["val_videos"] = val["n_videos"]
       # Ties on the selection metric (AUC saturates on easy data) go to balanced accuracy.
-      score = [float(val[k]) for k in (config.eval.select_metric, "balanced_acc")]
+      # (A metric the split cannot give, e.g. AP on a validation split without fakes, is NaN.)
+      score = [float(val.get(k, np.nan)) for k in (config.eval.select_metric, "balanced_acc")]
       ckpts.maybe_save_best(state, [v if np.isfinite(v) else -1e9 for v in score],
                             config.eval.select_metric)
     if step % config.checkpoint_every == 0 or step == config.total_steps:
@@ -227,8 +228,9 @@ def train_and_evaluate(config, workdir):
   results, curves = {}, {}
   for name, source in (("validation", val_src), ("test", test_src)):
     scores, r = evals_lib.score_source(eval_step, final, source, config, data_sharding)
-    evals_lib.save_predictions(workdir, name, scores, source)
-    curves[name] = r["_roc"]
+    evals_lib.save_predictions(workdir, name, scores, source, r)
+    if "_roc" in r:
+      curves[name] = r["_roc"]
     results[name] = _public(r)
   # Further datasets (cross-dataset, perturbed copies) on the same selected state.
   evals_lib.run_evals(eval_step, final, config, workdir, data_sharding,

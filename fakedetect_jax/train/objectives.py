@@ -110,3 +110,7 @@ def _sync_score(model, variables, inputs):
 
 register("classify", Objective(_classify_loss, _classify_score))
 register("sync", Objective(_sync_loss, _sync_score))
+
+# localize: per-frame fake probabilities and segment boundaries (temporal forgery
+# localization), in its own module; imported here for its registration.
+from fakedetect_jax.train import localize  # noqa: E402,F401
