@@ -72,6 +72,18 @@ def synthetic_tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def synthetic_partial_tiny(tmp_path_factory):
+  """synthetic_av's `partial_tiny` (partial fakes, dense media), built once: (builder, data_dir)."""
+  from fakedetect_jax.input import sources
+  data_dir = str(tmp_path_factory.mktemp("tfds_partial"))
+  sources.import_builder_module("synthetic_av")
+  import tensorflow_datasets as tfds
+  builder = tfds.builder("synthetic_av", config="partial_tiny", data_dir=data_dir)
+  builder.download_and_prepare()
+  return builder, data_dir
+
+
+@pytest.fixture(scope="session")
 def real_media():
   """The real faces and speech of fakedetect_jax.testing.real_media, fetched once into the
   persistent cache (default_dir(): $FAKEDETECT_REAL_MEDIA or ~/.cache/fakedetect_jax/real_media;

@@ -5,7 +5,6 @@ import collections
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from fakedetect_jax import builder_lib
 from fakedetect_jax.input import sources
@@ -18,10 +17,8 @@ FPS = 25
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-  builder = tfds.builder(
-      "synthetic_av", config="partial_tiny", data_dir=str(tmp_path_factory.mktemp("tfds")))
-  builder.download_and_prepare()
+def built(synthetic_partial_tiny):
+  builder, _ = synthetic_partial_tiny  # shared with tests/test_localization_run.py
   examples = {}
   for split in builder.info.splits:
     source = builder.as_data_source(split)
