@@ -126,6 +126,5 @@ def test_quickstart_data_real_trains_on_faceswap_and_reports_per_method(built, t
       m for m, _ in builder_module._REAL_TINY if real_render.VISUAL[m] is not None)
   print("test per_method:", {m: round(r["video_auc"], 3) for m, r in per_method.items()})
   # Not asserted: AUC >= 0.9 on unseen identities is out of reach of a short run on 7 training
-  # identities (80 steps: ~0.4; 300 steps: 0.74 with 6 swapped and 9 real test videos).
-  assert 0.0 <= per_method["faceswap"]["video_auc"] <= 1.0
+  # identities (80 steps: ~0.4; 300 steps on `real`: 0.64-0.78, the issue 17 closing note).
   assert per_method["faceswap"]["n_videos"] == 6
