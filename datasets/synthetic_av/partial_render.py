@@ -29,7 +29,6 @@ import math
 import os
 
 import numpy as np
-from skimage import transform
 
 from fakedetect_jax.media import write_video
 
@@ -141,10 +140,7 @@ def render_video(identity, method, video_seed, duration, fps, size, windows=None
   audio = render.voice(env, identity, False, real)
   per_frame = env.size // n
   opening = env[:n * per_frame].reshape(n, -1).mean(1)
-  sway = real.uniform(0.02, 0.06, 2) * size
-  freq = real.uniform(0.2, 0.6, 2)
-  phase = real.uniform(0, 2 * np.pi, 3)
-  zoom_amp = real.uniform(0.0, 0.06)
+  camera = render.draw_camera(real, size)
   noise = np.random.default_rng([identity.seed, video_seed, 4])
 
   # The fakes, drawn whether or not a window uses them (so each kind's draws stay put).
@@ -164,28 +160,12 @@ def render_video(identity, method, video_seed, duration, fps, size, windows=None
       a, b = _samples(w.start, fps), _samples(w.stop, fps)
       audio[a:b] = other_voice[a:b]
 
-  # Placement as render.render does it: the head over a gradient, camera sway and zoom, noise.
-  y = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-  bg0, bg1 = (np.array(c, np.float32) for c in identity.background)
-  background = bg0 * (1 - y) + bg1 * y + np.zeros((size, size, 3), np.float32)
-  side = render._CROP[2]
-  head_alpha = render._ellipse((side, side), side * 0.58, side * 0.5, side * 0.62, side * 0.48, 6.0)
-  look = np.float32(identity.brightness) * np.array(identity.tint, np.float32)
-  frames = np.empty((n, size, size, 3), np.uint8)
-  for i in range(n):
-    t = i / fps
-    head = render._draw_mouth(render._photo(), opening[i])
-    if strength[i] > 0:
-      head = blender(head, opening[i], strength[i])
-    head = np.concatenate([head * look, head_alpha[..., None]], -1)
-    scale = identity.scale * size / side * (1 + zoom_amp * np.sin(2 * np.pi * 0.3 * t + phase[2]))
-    shift = (size - side * scale) / 2 + sway * np.sin(2 * np.pi * freq * t + phase[:2])
-    tf = transform.AffineTransform(scale=scale, translation=(shift[1], shift[0]))
-    placed = transform.warp(
-        head, tf.inverse, output_shape=(size, size), order=1, cval=0.0, preserve_range=True)
-    alpha = placed[..., 3:]
-    frame = placed[..., :3] * alpha + background * (1 - alpha)
-    frames[i] = np.clip(frame + noise.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
+  def heads():
+    for i in range(n):
+      head = render._draw_mouth(render._photo(), opening[i])
+      yield blender(head, opening[i], strength[i]) if strength[i] > 0 else head
+
+  frames = render.place(heads(), n, identity, size, fps, camera, noise)
   return frames, audio, segments(windows, fps), method
 
 

@@ -179,10 +179,29 @@ def render(identity, method, video_seed, duration, fps, size):
   blender = Blender(rng) if cue in ("blend", "flicker") else None
   strength = (
       rng.uniform(0.0, 1.0, n)**0.7 if cue == "flicker" else np.full(n, rng.uniform(0.85, 1.0)))
+  camera = draw_camera(rng, size)
+
+  def heads():
+    for i in range(n):
+      head = _draw_mouth(_photo(), opening[i])
+      yield head if blender is None else blender(head, opening[i], strength[i])
+
+  return place(heads(), n, identity, size, fps, camera, rng), audio
+
+
+def draw_camera(rng, size):
+  """(sway [2] px, freq [2] Hz, phase [3], zoom amplitude) of a video's camera motion."""
   sway = rng.uniform(0.02, 0.06, 2) * size
   freq = rng.uniform(0.2, 0.6, 2)
   phase = rng.uniform(0, 2 * np.pi, 3)
-  zoom_amp = rng.uniform(0.0, 0.06)
+  return sway, freq, phase, rng.uniform(0.0, 0.06)
+
+
+def place(heads, n, identity, size, fps, camera, noise):
+  """uint8 [n, size, size, 3]: each head (an RGB crop of the photo, taken from the iterable
+  `heads` one frame at a time) in the identity's look over its background gradient, moved by
+  the camera's sway and zoom, plus sensor noise drawn from `noise` after each frame's head."""
+  sway, freq, phase, zoom_amp = camera
   y = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
   bg0, bg1 = (np.array(c, np.float32) for c in identity.background)
   background = bg0 * (1 - y) + bg1 * y + np.zeros((size, size, 3), np.float32)
@@ -190,11 +209,8 @@ def render(identity, method, video_seed, duration, fps, size):
   head_alpha = _ellipse((side, side), side * 0.58, side * 0.5, side * 0.62, side * 0.48, 6.0)
   frames = np.empty((n, size, size, 3), np.uint8)
   look = np.float32(identity.brightness) * np.array(identity.tint, np.float32)
-  for i in range(n):
+  for i, head in zip(range(n), heads):
     t = i / fps
-    head = _draw_mouth(_photo(), opening[i])
-    if blender is not None:
-      head = blender(head, opening[i], strength[i])
     head = np.concatenate([head * look, head_alpha[..., None]], -1)
     scale = identity.scale * size / side * (1 + zoom_amp * np.sin(2 * np.pi * 0.3 * t + phase[2]))
     shift = (size - side * scale) / 2 + sway * np.sin(2 * np.pi * freq * t + phase[:2])
@@ -203,5 +219,5 @@ def render(identity, method, video_seed, duration, fps, size):
         head, tf.inverse, output_shape=(size, size), order=1, cval=0.0, preserve_range=True)
     alpha = placed[..., 3:]
     frame = placed[..., :3] * alpha + background * (1 - alpha)
-    frames[i] = np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
-  return frames, audio
+    frames[i] = np.clip(frame + noise.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
+  return frames
