@@ -53,7 +53,5 @@ def get_config(arg=None):
   c.eval.batch_size = 16
   if a.runlocal:
     c = config_lib.runlocal(c)
-    c.data.window, c.data.window_stride = min(a.window, 32), 0
-    if a.dataset == "synthetic_av":
-      c.data.config = "partial_tiny"
+    c.data.window, c.data.window_stride = min(a.window, 32), 0  # data: partial_tiny
   return c

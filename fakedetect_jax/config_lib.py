@@ -65,11 +65,12 @@ RUNLOCAL_CLIP_LEN = 4  # frames of a clip: every frame of the tiny media (4 a vi
 
 def runlocal_data_config(dataset, data_config):
   """The builder config a runlocal job reads instead of `data_config`: synthetic_av's `tiny`
-  (built in seconds); a `*_clips` config (runs of consecutive frames) becomes its evenly sampled
+  (built in seconds; `partial_tiny` for its partial-fake configs, whose per-frame labels the
+  localization runs need); a `*_clips` config (runs of consecutive frames) becomes its evenly sampled
   sibling (fakeavceleb v1.2_clips -> v1.2), which the tiny media of the studies' --tiny
   (FAKEDETECT_MEDIA, 4 frames a video) keeps small; any other stays."""
   if dataset == "synthetic_av":
-    return "tiny"
+    return "partial_tiny" if (data_config or "").startswith("partial") else "tiny"
   if data_config and data_config.endswith("_clips"):
     return data_config[:-len("_clips")]
   return data_config
