@@ -274,6 +274,25 @@ class DecodeStats:
 SPARE_FRAMES = 4
 
 
+def frame_time(frame, info, pos, tb, stats):
+  """(index, seconds) of a decoded frame in presentation order, counted in `stats` (decoded_to,
+  corrupt_frames); None for a frame no presentable packet planned (stats.unplanned). pos: pts
+  -> index (empty for an ordinal stream, whose frames are counted in order); tb: time base."""
+  if frame.pts is None or info.ordinal:  # no usable timestamp: count in order
+    i = stats.decoded_to + 1
+    seconds = i / info.fps
+  else:
+    i = pos.get(frame.pts)
+    if i is None or i <= stats.decoded_to:  # not a presentable packet's frame
+      stats.unplanned += 1
+      return None
+    seconds = frame.pts * tb - info.start_time
+  stats.decoded_to = i
+  if getattr(frame, "is_corrupt", False):
+    stats.corrupt_frames += 1
+  return i, seconds
+
+
 def decode_frames(info, indices, stats=None, skip_unneeded=True):
   """Open info.path and yield its wanted frames: see Video.frames / _decode."""
   with Video(info.path) as v:
@@ -332,19 +351,9 @@ def _decode(video, indices, stats, skip_unneeded, on_audio):
 
   def timed_frames():  # (frame, index, seconds) in presentation order
     for frame in frames():
-      if frame.pts is None or info.ordinal:  # no usable timestamp: count in order
-        i = stats.decoded_to + 1
-        seconds = i / info.fps
-      else:
-        i = pos.get(frame.pts)
-        if i is None or i <= stats.decoded_to:  # not a presentable packet's frame
-          stats.unplanned += 1
-          continue
-        seconds = frame.pts * tb - info.start_time
-      stats.decoded_to = i
-      if getattr(frame, "is_corrupt", False):
-        stats.corrupt_frames += 1
-      yield frame, i, seconds
+      timed = frame_time(frame, info, pos, tb, stats)
+      if timed is not None:
+        yield frame, timed[0], timed[1]
 
   errors_when_served = 0  # stats.decode_errors when a frame was last served
   k = 0  # next position in `groups` to serve

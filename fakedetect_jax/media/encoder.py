@@ -346,19 +346,26 @@ def _decode_warnings(info, stats, report):
                            f"{info.num_frames}")
 
 
-def _audio(collect, info, times, cfg, report):
-  t = cfg.num_frames
+def _track(collect, info, report):
+  """The collected audio track, or None (no audio, or unreadable: said in the report)."""
   if collect is None:
-    return (*audio.empty(t, cfg), False)
+    return None
   try:
     track = collect.track(info.path)
   except errors.MediaError as e:
     report.warnings.append(f"audio unreadable, treated as absent ({e.detail or e})")
     report.counts["audio_unreadable"] = 1
-    return (*audio.empty(t, cfg), False)
+    return None
   if collect.bad:
     report.warnings.append(f"{collect.bad} audio packets failed to decode")
   report.audio_seconds = len(track.samples) / track.sample_rate
+  return track
+
+
+def _audio(collect, info, times, cfg, report):
+  track = _track(collect, info, report)
+  if track is None:
+    return (*audio.empty(cfg.num_frames, cfg), False)
   win, valid = audio.mel_windows(track.samples, track.start, times, cfg)
   return win, valid, True
 
@@ -450,17 +457,9 @@ def _dense_audio(collect, info, times, cfg, report):
       report.warnings.append(f"frames are {step * 1000:.1f} ms apart but the {w} mel slots of a "
                              f"frame span {w * hop * 1000:.0f} ms: slots of neighbouring frames "
                              "overlap or leave gaps")
-  if collect is None:
+  track = _track(collect, info, report)
+  if track is None:
     return (*audio.empty(t, cfg), False)
-  try:
-    track = collect.track(info.path)
-  except errors.MediaError as e:
-    report.warnings.append(f"audio unreadable, treated as absent ({e.detail or e})")
-    report.counts["audio_unreadable"] = 1
-    return (*audio.empty(t, cfg), False)
-  if collect.bad:
-    report.warnings.append(f"{collect.bad} audio packets failed to decode")
-  report.audio_seconds = len(track.samples) / track.sample_rate
   # Slot j of frame t holds the mel frame centred nearest times[t] + (j - W // 2) hops. When a
   # frame time falls halfway between two mel frames, float noise would decide, frame by frame,
   # which one it gets (a slot doubled here, one skipped there). Rounding on a grid shifted (by
@@ -490,19 +489,9 @@ def _every_frame(video, stats, on_audio):
         stats.decode_errors += 1
         continue
       for frame in decoded:
-        if frame.pts is None or info.ordinal:  # no usable timestamp: count in order
-          i = stats.decoded_to + 1
-          seconds = i / info.fps
-        else:
-          i = pos.get(frame.pts)
-          if i is None or i <= stats.decoded_to:  # not a presentable packet's frame
-            stats.unplanned += 1
-            continue
-          seconds = frame.pts * tb - info.start_time
-        stats.decoded_to = i
-        if getattr(frame, "is_corrupt", False):
-          stats.corrupt_frames += 1
-        yield i, seconds, frame
+        timed = decode.frame_time(frame, info, pos, tb, stats)
+        if timed is not None:
+          yield timed[0], timed[1], frame
   except av.error.FFmpegError:
     stats.truncated = True
 
