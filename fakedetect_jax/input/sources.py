@@ -364,10 +364,10 @@ def _open_tfds(data_config, split, process_index, barrier):
   record = np.repeat(np.arange(n_rec, dtype=np.int64), per_video)
   labels = np.repeat(meta["labels"], per_video)
   if view == "segments":  # a window is fake when any of its frames is (hidden: -1 stays)
-    labels = np.array([
-        _window_label(meta["frame_label"][r], int(k), data_config)
-        if meta["labels"][r] >= 0 else meta["labels"][r] for r, k in zip(record, part)
-    ], np.int32)
+    labels = np.concatenate([
+        _window_labels(meta["frame_label"][r], data_config) if meta["labels"][r] >= 0 else np.full(
+            k, meta["labels"][r], np.int32) for r, k in enumerate(per_video)
+    ]) if n_rec else np.zeros(0, np.int32)
   return Source(
       records,
       data_config,
@@ -384,9 +384,12 @@ def _open_tfds(data_config, split, process_index, barrier):
       record_frames=frames if variable else None)
 
 
-def _window_label(frame_label, k, data_config):
-  start, valid = windows.span(len(frame_label), *views.window(data_config), k)
-  return int(np.max(frame_label[start:start + valid]) > 0)
+def _window_labels(frame_label, data_config):
+  """int32 [K]: 1 for each window of a video that holds a fake frame."""
+  length = views.window(data_config)[0]
+  fake = np.concatenate([[0], np.cumsum(np.asarray(frame_label) > 0)])
+  first = windows.starts(len(frame_label), *views.window(data_config))
+  return (fake[np.minimum(first + length, len(frame_label))] > fake[first]).astype(np.int32)
 
 
 def _prepared_features(builder, features):

@@ -110,11 +110,11 @@ class Localizer(detector_lib.Detector):
 
   def _calibrate_scores(self, source):
     """(labels, clip scores) of the validation videos: each video's top frame score."""
+    from fakedetect_jax.train import localize_eval
     labels, scores = [], []
-    for r in np.unique(source.row_record):
-      ex = source.records[int(r)]
-      labels.append(int(source.labels[source.row_record == r].max() > 0))
-      scores.append(float(np.max(self.video_outputs(ex)[:, 0])))
+    for r, rows in localize_eval.video_rows(source).items():
+      labels.append(int(source.labels[rows].max() > 0))
+      scores.append(float(np.max(self.video_outputs(source.records[r])[:, 0])))
     return np.asarray(labels), np.asarray(scores)
 
 

@@ -77,12 +77,17 @@ def stitch_videos(outputs, source):
   """{record: [T, C] stitched outputs} from the rows' outputs [N, L, C] (rows in any order)."""
   length, stride = views.window(source.data_config)
   out = {}
-  for r in np.unique(source.row_record):
-    rows = np.flatnonzero(source.row_record == r)
-    rows = rows[np.argsort(source.row_part[rows])]
-    n = int(source.record_frames[r])
-    out[int(r)] = windows.stitch(outputs[rows], n, length, stride)
+  for r, rows in video_rows(source).items():
+    out[r] = windows.stitch(outputs[rows], int(source.record_frames[r]), length, stride)
   return out
+
+
+def video_rows(source):
+  """{record: its rows in window order}, grouped in one sort (not a scan per video)."""
+  order = np.lexsort((source.row_part, source.row_record))
+  records = source.row_record[order]
+  cuts = np.flatnonzero(np.diff(records)) + 1
+  return {int(g[0]): o for g, o in zip(np.split(records, cuts), np.split(order, cuts)) if len(g)}
 
 
 def score_source(eval_step, state, source, config, sharding):
